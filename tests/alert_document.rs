@@ -1,0 +1,218 @@
+//! The alert document has every field a responder and a SIEM need, for each kind of person.
+
+mod common;
+
+use common::repo_dir;
+use lambda_code_watch::inspect_event;
+use serde_json::Value;
+
+fn alert(event: &str) -> Value {
+    let bytes = std::fs::read(repo_dir().join("events").join(event)).unwrap();
+    let json = inspect_event(&bytes)
+        .unwrap()
+        .alert
+        .expect("an alert event")
+        .to_json();
+    assert!(!json.contains('\n'), "one line");
+    serde_json::from_str(&json).unwrap()
+}
+
+fn assert_common_fields(a: &Value) {
+    assert_eq!(a["rule_id"], "AWS.Lambda.UpdateFunctionCode");
+    assert_eq!(a["rule_name"], "Lambda Code Updated by User");
+    assert_eq!(a["severity"], "HIGH");
+    assert_eq!(a["status"], "EXPERIMENTAL");
+    assert_eq!(a["dedup_period_minutes"], 60);
+    assert_eq!(
+        a["dedup_key"],
+        format!(
+            "AWS.Lambda.UpdateFunctionCode:{}",
+            a["title"].as_str().unwrap()
+        )
+    );
+    assert!(
+        a["runbook"]
+            .as_str()
+            .unwrap()
+            .contains("Revert Lambda function code to previous version")
+    );
+    assert!(
+        a["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Detects when Lambda function code is updated")
+    );
+    assert_eq!(
+        a["reference"],
+        "https://stratus-red-team.cloud/attack-techniques/AWS/aws.persistence.lambda-overwrite-code/"
+    );
+    let tactics: Vec<(&str, &str)> = a["mitre_attack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["technique_id"], "T1078");
+            assert_eq!(m["technique"], "Valid Accounts");
+            (
+                m["tactic_id"].as_str().unwrap(),
+                m["tactic"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tactics,
+        [
+            ("TA0001", "Initial Access"),
+            ("TA0003", "Persistence"),
+            ("TA0004", "Privilege Escalation"),
+            ("TA0005", "Defense Evasion")
+        ]
+    );
+    assert!(
+        !a.to_string().contains("TA0007"),
+        "TA0007 is Discovery, not a tactic of T1078"
+    );
+    for key in [
+        "event_id",
+        "event_time",
+        "account_id",
+        "region",
+        "function_name",
+        "actor",
+        "title",
+    ] {
+        assert!(a[key].is_string(), "{key} missing: {a}");
+    }
+    let c = &a["context"];
+    for key in [
+        "eventName",
+        "eventSource",
+        "awsRegion",
+        "recipientAccountId",
+        "sourceIPAddress",
+        "userAgent",
+        "actor_user",
+        "functionName",
+        "userIdentityType",
+        "userIdentityArn",
+        "accessKeyId",
+    ] {
+        assert!(c[key].is_string(), "context.{key} missing: {c}");
+    }
+    assert!(c["userIdentity"].is_object());
+    for key in [
+        "mfaAuthenticated",
+        "sessionCredentialFromConsole",
+        "invokedBy",
+        "requestParameters",
+    ] {
+        assert!(
+            c.get(key).is_some(),
+            "context.{key} missing (null when not recorded)"
+        );
+    }
+    assert_eq!(c["actor_user"], a["actor"]);
+    assert_eq!(c["functionName"], a["function_name"]);
+    assert_eq!(
+        a["title"],
+        format!(
+            "User [{}] updated Lambda function code for [{}]",
+            a["actor"].as_str().unwrap(),
+            a["function_name"].as_str().unwrap()
+        )
+    );
+}
+
+#[test]
+fn iam_user_alert() {
+    let a = alert("alert/iam-user.json");
+    assert_common_fields(&a);
+    assert_eq!(a["actor"], "john.developer");
+    assert_eq!(a["actor_type"], "IAMUser");
+    assert_eq!(a["actor_issuer"], Value::Null);
+    assert_eq!(a["function_name"], "production-api");
+    assert_eq!(a["context"]["accessKeyId"], "AKIAI123456789EXAMPLE");
+    assert_eq!(a["account_id"], "123456789012");
+    assert_eq!(a["region"], "us-west-2");
+}
+
+#[test]
+fn sso_user_alert_names_the_person_and_keeps_the_permission_set() {
+    let a = alert("alert/sso-user.json");
+    assert_common_fields(&a);
+    assert_eq!(a["actor"], "bob.ross");
+    assert_eq!(a["actor_type"], "SSOUser");
+    assert!(
+        a["actor_issuer"]
+            .as_str()
+            .unwrap()
+            .ends_with("AWSReservedSSO_DevAdmin_abc123")
+    );
+    assert_eq!(a["context"]["mfaAuthenticated"], false);
+    assert_eq!(
+        a["context"]["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"],
+        "AWSReservedSSO_DevAdmin_abc123"
+    );
+}
+
+#[test]
+fn federated_user_alert() {
+    let a = alert("alert/federated-user.json");
+    assert_common_fields(&a);
+    assert_eq!(a["actor"], "federated-user");
+    assert_eq!(a["actor_type"], "FederatedUser");
+}
+
+#[test]
+fn full_arn_request_gives_the_short_name_and_the_deployment_facts() {
+    let a = alert("alert/iam-user-full-arn-publish.json");
+    assert_common_fields(&a);
+    assert_eq!(a["function_name"], "invoice-exporter");
+    assert_eq!(
+        a["function_arn"],
+        "arn:aws:lambda:eu-west-1:111122223333:function:invoice-exporter:7"
+    );
+    assert_eq!(a["version"], "7");
+    assert!(a["code_sha256"].is_string());
+    assert_eq!(a["context"]["requestParameters"]["publish"], true);
+}
+
+#[test]
+fn the_text_rendering_has_who_what_where_when_and_the_runbook() {
+    let bytes = std::fs::read(repo_dir().join("events/alert/sso-user.json")).unwrap();
+    let text = inspect_event(&bytes).unwrap().alert.unwrap().to_text();
+    for needle in [
+        "[HIGH] User [bob.ross] updated Lambda function code for [production-api]",
+        "Who:",
+        "bob.ross",
+        "What:",
+        "UpdateFunctionCode20150331v2",
+        "Where:",
+        "123456789012",
+        "us-west-2",
+        "When:",
+        "2019-01-01T00:00:00Z",
+        "Runbook:",
+        "revoke the SSO session",
+        "T1078",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn the_text_rendering_escapes_forged_lines() {
+    let mut record: Value = serde_json::from_slice(
+        &std::fs::read(repo_dir().join("events/alert/iam-user.json")).unwrap(),
+    )
+    .unwrap();
+    record["userAgent"] = Value::from("curl\nWhere:  account 000000000000\u{1b}[2J");
+    let text = inspect_event(&serde_json::to_vec(&record).unwrap())
+        .unwrap()
+        .alert
+        .unwrap()
+        .to_text();
+    assert_eq!(text.matches("\nWhere:").count(), 1, "{text}");
+    assert!(text.contains("curl\\nWhere:"), "{text}");
+    assert!(!text.contains('\u{1b}'));
+}

@@ -1,0 +1,118 @@
+//! Shared by the integration tests: where the sample events and the corpus are, and running the CLI.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `.json` file below `events/<sub>`, sorted.
+pub fn event_files(sub: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo_dir().join("events").join(sub), &mut files);
+    files.sort();
+    assert!(!files.is_empty(), "no sample events under events/{sub}");
+    files
+}
+
+/// The shared CloudTrail corpus: `$LCW_CORPUS_DIR`, else `../shared/corpus` beside the repo.
+/// `None` (after saying so loudly) when it is missing outside CI; a failure when it is missing in CI.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("LCW_CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_dir().join("../shared/corpus"));
+    if dir.join("real").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "the CloudTrail corpus is missing at {} (set LCW_CORPUS_DIR); CI must have it",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: CloudTrail corpus not found at {} (set LCW_CORPUS_DIR to run this test)",
+        dir.display()
+    );
+    None
+}
+
+/// The `.ndjson` files of one corpus folder (`real` or `fixtures`), sorted.
+pub fn corpus_files(corpus: &Path, folder: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus.join(folder))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs the CLI with `args`, feeding `stdin`.
+pub fn cli(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lambda-code-watch"))
+        .args(args)
+        .current_dir(repo_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the CLI binary runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(output.stdout.clone())
+        .expect("stdout is UTF-8")
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+        })
+        .collect()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The numbers in the summary line: records, alerts, errors.
+pub fn summary_counts(output: &Output) -> (u64, u64, u64) {
+    let err = stderr(output);
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("scanned "))
+        .unwrap_or_else(|| panic!("no summary line in stderr:\n{err}"));
+    let number_before = |word: &str| -> u64 {
+        let end = line
+            .find(word)
+            .unwrap_or_else(|| panic!("no '{word}' in '{line}'"));
+        line[..end]
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim_start_matches('(')
+            .parse()
+            .unwrap()
+    };
+    (
+        number_before(" record(s)"),
+        number_before(" alert(s)"),
+        number_before(" error(s)"),
+    )
+}
