@@ -21,6 +21,10 @@ pub mod input;
 pub mod record;
 pub mod rule;
 pub mod scan;
+pub mod sink;
+
+#[cfg(feature = "lambda")]
+pub mod handler;
 
 pub use alert::Alert;
 pub use record::{DecodeError, Record};
