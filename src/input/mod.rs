@@ -1,0 +1,77 @@
+//! Every input shape -> records: the bytes of each CloudTrail record (or EventBridge envelope)
+//! found in a file or on stdin, in input order, with the line where each starts.
+//!
+//! Shapes, the same for [`decode`] and [`decode_reference`]:
+//! - a CloudTrail record or an EventBridge envelope: any JSON object that is not a container;
+//! - a CloudTrail log file `{"Records": [record, ...]}` (`Records` anywhere among the keys,
+//!   other keys ignored);
+//! - `aws cloudtrail lookup-events` output `{"Events": [{"CloudTrailEvent": "<record>"}, ...]}`:
+//!   each `CloudTrailEvent` string is unescaped and must hold one JSON object;
+//! - a JSON array of any of the above, flattened (one level: an array in it is an error);
+//! - any number of these one after another: NDJSON, or pretty-printed documents;
+//! - all of it gzip-compressed (found by the magic bytes, multi-member streams included), with
+//!   or without a UTF-8 byte order mark.
+//!
+//! Each record comes with the line where its object starts; for lookup-events input, the line
+//! where its entry in `Events` starts.
+//!
+//! A part that is not valid JSON, or not one of these shapes, is reported to
+//! [`RecordVisitor::error`] and decoding goes on: a wrong-shape value (a number in `Records`,
+//! an entry without `CloudTrailEvent`) costs only itself; after a syntax error decoding resumes
+//! at the next line that begins with '{' or '[', so a bad NDJSON line costs only that line,
+//! while a single document spanning the rest of the input ends with one error. When the byte
+//! that breaks a document is a '{' or '[' beginning a line (the document before it was
+//! truncated), the error goes to the line where the truncated document stops and decoding
+//! resumes at that '{' or '['.
+//!
+//! Why a skimmer (`skim.rs`) rather than a JSON parser: `scan` reads gigabytes of CloudTrail and
+//! the consumer only needs the bytes of each record (a substring search rules out nearly all of
+//! them before anything is parsed). Finding where records start and end while validating the
+//! syntax, without building values, runs several times faster than a parse; records are slices
+//! of one bounded, refillable buffer, so memory stays flat whatever the input size, including a
+//! multi-gigabyte single-line `{"Records": [...]}` file.
+//!
+//! What this module does not do: decide whether a record is a CloudTrail record or an
+//! envelope (the consumer unwraps `detail`), look inside records, or check what JSON cannot
+//! express (duplicate keys are left to the consumer's parse, which keeps the last one).
+//! Strings are checked for valid UTF-8, escapes and control characters like `serde_json`
+//! does, so a record handed out parses.
+
+mod reference;
+mod skim;
+mod stream;
+
+use std::io::{self, Read};
+
+/// Largest record [`decode`] keeps whole; a larger value is reported as an error and skipped.
+pub const MAX_RECORD_BYTES: usize = stream::MAX_RECORD;
+
+/// Receives what decoding finds, in input order.
+pub trait RecordVisitor {
+    /// One JSON object that is a CloudTrail record or an EventBridge envelope around one
+    /// (the consumer tells them apart). `json` is the exact bytes of that object (for
+    /// lookup-events input: the unescaped `CloudTrailEvent` string). `line` is the 1-based line
+    /// of the (decompressed) input where the object starts.
+    fn record(&mut self, json: &[u8], line: u64);
+
+    /// A part of the input that is not valid JSON or not one of the shapes above. `reason` says
+    /// what was wrong (e.g. "expected ',' or '}' after an object member, found 'x' at column
+    /// 17", "a JSON number is not a CloudTrail record"). Decoding goes on after it wherever it
+    /// can.
+    fn error(&mut self, line: u64, reason: &str);
+}
+
+/// Fast streaming decoder with bounded memory. `Err` only for I/O errors, including corrupt or
+/// truncated gzip streams (the records before the damage have been delivered by then).
+pub fn decode<R: Read>(reader: R, visitor: &mut impl RecordVisitor) -> io::Result<()> {
+    stream::decode(reader, visitor)
+}
+
+/// Reference decoder: the same shapes and recovery rules as [`decode`], written plainly on
+/// `serde_json::Value` with the whole input in memory. Records are handed out re-serialised
+/// (compare them parsed), every one at the line where its document starts. Used by tests to
+/// show that [`decode`] finds the same records and, on line-oriented input, the same number
+/// of errors.
+pub fn decode_reference<R: Read>(reader: R, visitor: &mut impl RecordVisitor) -> io::Result<()> {
+    reference::decode_reference(reader, visitor)
+}
