@@ -1,0 +1,427 @@
+//! The Lambda handler end to end: the real binary under `cargo lambda watch`, publishing to SNS on
+//! moto_server, with an SQS queue subscribed to see exactly what subscribers get.
+//!
+//! - every sample event (bare and EventBridge-wrapped): an alert event puts exactly one message in
+//!   the queue, whose body is what `lambda-code-watch scan` prints for that event, with a safe
+//!   Subject and filterable attributes; a quiet event puts none;
+//! - SNS failing (500, throttling, hang-ups, stalls, refused connections): the invocation fails, never
+//!   succeeds silently; a transient failure still delivers the alert exactly once;
+//! - no topic: the alert is written to stdout; a bad topic setting stops the start.
+//!
+//! Needs moto_server, cargo-lambda and python3 with boto3 (scripts/test installs them into .venv):
+//! under `CI=true` their absence fails the tests, elsewhere it skips them with a message. The first
+//! run builds the handler with the AWS SDK into `target/tmp/lambda-e2e-target` (minutes).
+#![cfg(feature = "lambda")]
+
+mod support_lambda;
+
+use lambda_code_watch::sink::sns_message::{self, MAX_PUBLISH_BYTES};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support_lambda::{
+    Fault, FaultProxy, HANDLER_BIN, Moto, Subscription, Tools, Watch, event_files, free_port,
+    repo_dir, run_with_timeout, scan_output,
+};
+
+/// The attributes a subscriber can filter on, as SNS delivered them.
+fn attribute(envelope: &Value, name: &str) -> Option<String> {
+    let attribute = envelope.get("MessageAttributes")?.get(name)?;
+    assert_eq!(attribute["Type"], "String", "{name}");
+    attribute["Value"].as_str().map(str::to_owned)
+}
+
+/// Invokes with `file` and checks the one message it must put in the queue against `scan`.
+/// Returns the SNS envelope.
+fn assert_alert_delivered(
+    watch: &mut Watch,
+    moto: &Moto,
+    subscription: &Subscription,
+    file: &Path,
+) -> Value {
+    let name = file.display();
+    let scanned = scan_output(file);
+    assert_eq!(scanned.len(), 1, "{name}: scan should print one alert");
+    let expected: Value = serde_json::from_str(&scanned[0]).expect("scan prints JSON");
+
+    let invocation = watch.invoke_file(file);
+    assert!(
+        invocation.succeeded(),
+        "{name}: invocation failed: {invocation:?}"
+    );
+    assert_eq!(invocation.body["verdict"], "alert", "{name}");
+    assert_eq!(invocation.body["alert_title"], expected["title"], "{name}");
+
+    let envelopes = moto.drain(subscription);
+    assert_eq!(
+        envelopes.len(),
+        1,
+        "{name}: exactly one message: {envelopes:#?}"
+    );
+    let envelope = envelopes.into_iter().next().unwrap();
+    assert_eq!(
+        envelope["MessageId"], invocation.body["message_id"],
+        "{name}"
+    );
+
+    let title = expected["title"].as_str().expect("title");
+    let subject = envelope["Subject"].as_str().expect("a Subject");
+    assert_eq!(subject, sns_message::subject(title), "{name}");
+    assert!(
+        !subject.is_empty()
+            && subject.len() <= 100
+            && subject.bytes().all(|b| (0x20..0x7f).contains(&b)),
+        "{name}: Subject not SNS-safe: {subject:?}"
+    );
+
+    assert_eq!(attribute(&envelope, "severity").as_deref(), Some("HIGH"));
+    assert_eq!(
+        attribute(&envelope, "rule_id").as_deref(),
+        Some("AWS.Lambda.UpdateFunctionCode")
+    );
+    assert_eq!(
+        attribute(&envelope, "account_id").as_deref(),
+        expected["account_id"].as_str(),
+        "{name}"
+    );
+    assert_eq!(
+        attribute(&envelope, "region").as_deref(),
+        expected["region"].as_str(),
+        "{name}"
+    );
+    assert_eq!(
+        attribute(&envelope, "actor_type").as_deref(),
+        expected["actor_type"].as_str(),
+        "{name}"
+    );
+    envelope
+}
+
+/// Sample events made hostile: a person's name with a line break, accents and an emoji, and a
+/// 1 MiB user agent. Written to a temporary directory (not `events/`).
+fn hostile_events(dir: &Path) -> (PathBuf, PathBuf) {
+    let base: Value = serde_json::from_slice(
+        &std::fs::read(repo_dir().join("events/alert/iam-user.json")).expect("iam-user sample"),
+    )
+    .expect("sample is JSON");
+    assert_eq!(
+        base["userIdentity"]["type"], "IAMUser",
+        "sample changed shape"
+    );
+
+    let mut odd_name = base.clone();
+    odd_name["userIdentity"]["userName"] = json!("jos\u{e9}\r\nSubject: forged \u{1f600}");
+    odd_name["eventID"] = json!("e2e-odd-name");
+    let odd_name_file = dir.join("odd-name.json");
+    std::fs::write(&odd_name_file, odd_name.to_string()).expect("write event");
+
+    let mut huge = base;
+    huge["userAgent"] = json!(format!("aws-cli/2 {}", "A".repeat(1 << 20)));
+    huge["eventID"] = json!("e2e-huge-user-agent");
+    let huge_file = dir.join("huge-user-agent.json");
+    std::fs::write(&huge_file, huge.to_string()).expect("write event");
+    (odd_name_file, huge_file)
+}
+
+#[test]
+fn every_sample_event_reaches_sns_exactly_as_scan_prints_it() {
+    let Some(tools) = Tools::find("lambda_e2e") else {
+        return;
+    };
+    let moto = Moto::start(&tools, "samples");
+    let subscription = moto.topic_with_queue("lcw-samples");
+    let mut watch = Watch::start(
+        &tools,
+        "samples",
+        &[
+            ("AWS_ENDPOINT_URL", &moto.endpoint),
+            ("ALERT_TOPIC_ARN", &subscription.topic_arn),
+        ],
+    );
+
+    let mut alert_files = event_files("alert");
+    alert_files.extend(event_files("eventbridge/alert"));
+    for file in &alert_files {
+        let envelope = assert_alert_delivered(&mut watch, &moto, &subscription, file);
+        let scanned = scan_output(file);
+        assert_eq!(
+            envelope["Message"].as_str(),
+            Some(scanned[0].as_str()),
+            "{}: the SQS body must carry the scan document byte for byte",
+            file.display()
+        );
+    }
+
+    let mut quiet_files = event_files("quiet");
+    quiet_files.extend(event_files("eventbridge/quiet"));
+    for file in &quiet_files {
+        let name = file.display();
+        assert!(
+            scan_output(file).is_empty(),
+            "{name}: scan should stay quiet"
+        );
+        let invocation = watch.invoke_file(file);
+        assert!(invocation.succeeded(), "{name}: {invocation:?}");
+        assert_eq!(invocation.body["verdict"], "quiet", "{name}");
+        assert!(invocation.body["reason"].is_string(), "{name}: says why");
+        assert!(invocation.body.get("message_id").is_none(), "{name}");
+        assert_eq!(moto.drain(&subscription), Vec::<Value>::new(), "{name}");
+    }
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (odd_name, huge) = hostile_events(dir.path());
+
+    let envelope = assert_alert_delivered(&mut watch, &moto, &subscription, &odd_name);
+    assert_eq!(
+        envelope["Message"].as_str(),
+        Some(scan_output(&odd_name)[0].as_str())
+    );
+    let subject = envelope["Subject"].as_str().unwrap();
+    assert!(
+        subject.contains("jos\\u{e9} Subject: forged \\u{1f600}"),
+        "escaped, on one line: {subject}"
+    );
+
+    let envelope = assert_alert_delivered(&mut watch, &moto, &subscription, &huge);
+    let message = envelope["Message"].as_str().unwrap();
+    assert!(message.len() < MAX_PUBLISH_BYTES, "{} bytes", message.len());
+    let published: Value = serde_json::from_str(message).expect("truncated, still JSON");
+    let user_agent = published["context"]["userAgent"].as_str().unwrap();
+    assert!(user_agent.starts_with("aws-cli/2 AAAA"), "keeps the start");
+    assert!(user_agent.contains("…[truncated "), "says it was cut");
+    let scanned: Value = serde_json::from_str(&scan_output(&huge)[0]).unwrap();
+    let mut expected = scanned.clone();
+    expected["context"]["userAgent"] = json!(user_agent);
+    assert_eq!(published, expected, "only the oversized field differs");
+
+    // The documented command, `cargo lambda invoke --data-file`, against the same emulator.
+    let mut command = Command::new(&tools.cargo_lambda);
+    command
+        .current_dir(repo_dir())
+        .args([
+            "lambda",
+            "invoke",
+            HANDLER_BIN,
+            "--invoke-address",
+            "127.0.0.1",
+        ])
+        .args([
+            "--invoke-port",
+            &watch.port.to_string(),
+            "--output-format",
+            "json",
+        ])
+        .args(["--data-file", "events/eventbridge/alert/sso-user.json"])
+        .env("PATH", &tools.path)
+        .env("NO_COLOR", "1");
+    let output = run_with_timeout(
+        "cargo lambda invoke",
+        command,
+        support_lambda::INVOKE_TIMEOUT,
+    );
+    assert!(
+        output.status.success(),
+        "cargo lambda invoke: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("invoke prints JSON");
+    assert_eq!(summary["verdict"], "alert");
+    assert_eq!(moto.drain(&subscription).len(), 1);
+
+    // One structured log line per invocation, with the event id, the verdict and the message id.
+    let log = watch.output();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("verdict").is_some())
+        .collect();
+    let expected_lines = alert_files.len() + quiet_files.len() + 3;
+    assert_eq!(lines.len(), expected_lines, "log:\n{log}");
+    let huge_line = lines
+        .iter()
+        .find(|l| l["event_id"] == "e2e-huge-user-agent")
+        .expect("the huge event's log line");
+    assert_eq!(huge_line["verdict"], "alert");
+    assert!(huge_line["message_id"].is_string());
+    assert!(huge_line["truncated_bytes"].as_u64().unwrap() > 700_000);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["verdict"] == "quiet" && l["reason"].is_string())
+    );
+}
+
+#[test]
+fn sns_failures_fail_the_invocation_and_transient_ones_deliver_once() {
+    let Some(tools) = Tools::find("lambda_e2e") else {
+        return;
+    };
+    let moto = Moto::start(&tools, "faults");
+    let subscription = moto.topic_with_queue("lcw-faults");
+    let proxy = FaultProxy::start(moto.port);
+    let mut watch = Watch::start(
+        &tools,
+        "faults",
+        &[
+            ("AWS_ENDPOINT_URL", &proxy.endpoint()),
+            ("ALERT_TOPIC_ARN", &subscription.topic_arn),
+        ],
+    );
+    let alert = repo_dir().join("events/eventbridge/alert/iam-user.json");
+    let quiet = repo_dir().join("events/eventbridge/quiet/cicd-role.json");
+
+    // Works through the proxy when nothing fails.
+    assert_alert_delivered(&mut watch, &moto, &subscription, &alert);
+    assert_eq!(proxy.take_counts(), (1, 1));
+
+    // Transient: the SDK's retries get the alert through, once.
+    for faults in [
+        vec![Fault::ServerError, Fault::Throttling],
+        vec![Fault::HangUp],
+        vec![Fault::Throttling],
+    ] {
+        proxy.fail_next(&faults);
+        assert_alert_delivered(&mut watch, &moto, &subscription, &alert);
+        assert_eq!(
+            proxy.take_counts(),
+            (faults.len() + 1, 1),
+            "{faults:?}: retried until it got through"
+        );
+    }
+
+    // Persistent: every attempt fails, so the invocation fails (Lambda retries it, then the DLQ).
+    for (fault, says) in [
+        (Fault::ServerError, "InternalError"),
+        (Fault::Throttling, "Throttling"),
+        (Fault::HangUp, "dispatch failure"),
+    ] {
+        proxy.fail_always(Some(fault));
+        let invocation = watch.invoke_file(&alert);
+        assert!(!invocation.succeeded(), "{fault:?}: {invocation:?}");
+        assert_eq!(
+            invocation.error_type(),
+            Some("AlertNotDelivered"),
+            "{fault:?}"
+        );
+        let message = invocation.error_message();
+        assert!(
+            message.contains(&subscription.topic_arn),
+            "{fault:?}: {message}"
+        );
+        assert!(message.contains(says), "{fault:?}: {message}");
+        assert_eq!(
+            proxy.take_counts(),
+            (3, 0),
+            "{fault:?}: three attempts, none reached SNS"
+        );
+        assert_eq!(moto.drain(&subscription), Vec::<Value>::new(), "{fault:?}");
+
+        // A quiet event does not need SNS, so it still succeeds.
+        let invocation = watch.invoke_file(&quiet);
+        assert!(invocation.succeeded(), "{fault:?}: {invocation:?}");
+        assert_eq!(proxy.take_counts(), (0, 0));
+    }
+
+    // Stalled: attempts time out, and the invocation fails within the SDK's bound instead of
+    // hanging until Lambda's timeout (how many attempts fit depends on the backoff's jitter).
+    proxy.fail_always(Some(Fault::Stall));
+    let invocation = watch.invoke_file(&alert);
+    assert_eq!(
+        invocation.error_type(),
+        Some("AlertNotDelivered"),
+        "{invocation:?}"
+    );
+    assert!(
+        invocation
+            .error_message()
+            .to_lowercase()
+            .contains("timeout"),
+        "{}",
+        invocation.error_message()
+    );
+    let (requests, forwarded) = proxy.take_counts();
+    assert!(requests >= 2 && forwarded == 0, "{requests} {forwarded}");
+    assert_eq!(moto.drain(&subscription), Vec::<Value>::new());
+
+    // And it recovers once SNS does.
+    proxy.fail_always(None);
+    assert_alert_delivered(&mut watch, &moto, &subscription, &alert);
+}
+
+#[test]
+fn unreachable_sns_fails_the_invocation() {
+    let Some(tools) = Tools::find("lambda_e2e") else {
+        return;
+    };
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let mut watch = Watch::start(
+        &tools,
+        "unreachable",
+        &[
+            ("AWS_ENDPOINT_URL", &closed),
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:nobody-listens",
+            ),
+        ],
+    );
+    let invocation = watch.invoke_file(&repo_dir().join("events/alert/sso-user.json"));
+    assert!(!invocation.succeeded(), "{invocation:?}");
+    assert_eq!(invocation.error_type(), Some("AlertNotDelivered"));
+    assert!(
+        invocation.error_message().contains("nobody-listens"),
+        "{}",
+        invocation.error_message()
+    );
+
+    let invocation = watch.invoke_file(&repo_dir().join("events/quiet/delete-function.json"));
+    assert!(invocation.succeeded(), "{invocation:?}");
+
+    let invocation = watch.invoke(b"[\"not\", \"an event\"]");
+    assert_eq!(invocation.error_type(), Some("UndecodableEvent"));
+    assert!(
+        invocation.error_message().contains("JSON object"),
+        "{}",
+        invocation.error_message()
+    );
+}
+
+#[test]
+fn without_a_topic_alerts_are_written_to_stdout() {
+    let Some(tools) = Tools::find("lambda_e2e") else {
+        return;
+    };
+    let mut watch = Watch::start(&tools, "stdout", &[]);
+    let file = repo_dir().join("events/eventbridge/alert/federated-user.json");
+    let invocation = watch.invoke_file(&file);
+    assert!(invocation.succeeded(), "{invocation:?}");
+    assert_eq!(invocation.body["verdict"], "alert");
+    assert!(invocation.body.get("message_id").is_none());
+    let expected = &scan_output(&file)[0];
+    let output = watch.output();
+    assert!(
+        output.lines().any(|line| line == expected),
+        "the scan document should be a line of the function's output ({}):\n{output}",
+        watch.log_path().display()
+    );
+}
+
+#[test]
+fn a_topic_that_is_not_an_sns_arn_stops_the_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lambda-code-watch-handler"))
+        .env(
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sqs:us-east-1:123456789012:alerts",
+        )
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .expect("run the handler binary");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ALERT_TOPIC_ARN"), "{stderr}");
+    assert!(
+        stderr.contains("arn:aws:sqs:us-east-1:123456789012:alerts"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not an SNS topic ARN"), "{stderr}");
+}
