@@ -43,8 +43,10 @@ pub fn corpus_dir() -> Option<PathBuf> {
             dir.display()
         );
     }
-    eprintln!(
-        "SKIPPED: CloudTrail corpus not found at {} (set LCW_CORPUS_DIR to run this test)",
+    // Straight to the process's stderr: `cargo test` would hide an `eprintln!` of a passing test.
+    let _ = writeln!(
+        std::io::stderr(),
+        "*** SKIPPED ***: CloudTrail corpus not found at {} (set LCW_CORPUS_DIR to run this test)",
         dir.display()
     );
     None
