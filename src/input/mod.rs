@@ -37,6 +37,7 @@
 //! Strings are checked for valid UTF-8, escapes and control characters like `serde_json`
 //! does, so a record handed out parses.
 
+mod gzip;
 mod reference;
 mod skim;
 mod stream;

@@ -14,9 +14,8 @@
 
 use std::io::{self, Read};
 
-use flate2::read::MultiGzDecoder;
-
 use super::RecordVisitor;
+use super::gzip::{self, Inflated};
 use super::skim::{
     Capture, ContainerKind, Invalid, Problem, Skimmed, Skimmer, Stop, WATCH_CLOUDTRAIL_EVENT,
     WATCH_CONTAINERS, WATCH_NOTHING, kind_of, unescape,
@@ -47,8 +46,10 @@ pub(super) fn decode<R: Read, V: RecordVisitor>(mut reader: R, visitor: &mut V) 
     }
     let head = &head[..have];
     if head == GZIP_MAGIC {
-        let source = MultiGzDecoder::new(head.chain(reader));
-        Stream::new(source, true, visitor).run()
+        match gzip::open(head, reader)? {
+            Inflated::Whole(bytes, _slot) => Stream::new(&bytes[..], true, visitor).run(),
+            Inflated::Streaming(source) => Stream::new(source, true, visitor).run(),
+        }
     } else {
         Stream::new(head.chain(reader), false, visitor).run()
     }
