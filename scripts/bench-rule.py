@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""The rule in straightforward Python: the baseline `scripts/bench` compares `scan` against.
+
+This is what a user would write without the project: `json.loads` per line (or per
+`{"Records": [...]}` file, gzip or not), then the same checks as `src/rule.rs`:
+a successful `UpdateFunctionCode*` call to `lambda.amazonaws.com` by an IAM user, a
+federated user, or an `AssumedRole` session issued by an `AWSReservedSSO_` role.
+It prints one JSON line per alert (actor, function, eventID) so its count can be
+checked against `scan`'s; it does not render the full alert document, and it does
+not try to be fast: it is the honest "obvious" implementation.
+
+Usage: bench-rule.py PATH...   (NDJSON files, .json/.json.gz Records files, or directories)
+"""
+
+import gzip
+import json
+import os
+import sys
+
+
+def text(value):
+    """A string value, else None: other JSON types count as absent, as in the Rust rule."""
+    return value if isinstance(value, str) else None
+
+
+def obj(value):
+    return value if isinstance(value, dict) else {}
+
+
+def person(record):
+    identity = obj(record.get("userIdentity"))
+    kind = text(identity.get("type"))
+    if kind == "IAMUser":
+        return identity.get("userName") or identity.get("arn", "").rsplit("/", 1)[-1]
+    if kind == "FederatedUser":
+        return text(identity.get("principalId")) or ""
+    if kind == "AssumedRole":
+        issuer = obj(obj(identity.get("sessionContext")).get("sessionIssuer"))
+        role = text(issuer.get("userName")) or ""
+        if role.startswith("AWSReservedSSO_"):
+            return (text(identity.get("principalId")) or "").partition(":")[2]
+    return None
+
+
+def alert(record):
+    """The alert's key facts when `record` alerts, else None."""
+    if "detail-type" in record and isinstance(record.get("detail"), dict):
+        record = record["detail"]
+    if record.get("eventSource") != "lambda.amazonaws.com":
+        return None
+    name = text(record.get("eventName"))
+    if not name or not name.startswith("UpdateFunctionCode"):
+        return None
+    if text(record.get("errorCode")) or text(record.get("errorMessage")):
+        return None
+    actor = person(record)
+    if actor is None:
+        return None
+    function = text(obj(record.get("responseElements")).get("functionName"))
+    return {"actor": actor, "function": function, "eventID": record.get("eventID")}
+
+
+def records(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as stream:
+        if path.endswith(".ndjson"):
+            for line in stream:
+                if line.strip():
+                    yield json.loads(line)
+        else:
+            document = json.load(stream)
+            yield from document.get("Records", [document])
+
+
+def paths(arguments):
+    for argument in arguments:
+        if os.path.isdir(argument):
+            for root, _, names in sorted(os.walk(argument)):
+                for name in sorted(names):
+                    yield os.path.join(root, name)
+        else:
+            yield argument
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    count = 0
+    out = sys.stdout
+    for path in paths(sys.argv[1:]):
+        for record in records(path):
+            found = alert(record)
+            if found is not None:
+                count += 1
+                out.write(json.dumps(found) + "\n")
+    print(f"bench-rule.py: {count} alert(s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
