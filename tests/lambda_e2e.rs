@@ -13,6 +13,7 @@
 //! run builds the handler with the AWS SDK into `target/tmp/lambda-e2e-target` (minutes).
 #![cfg(feature = "lambda")]
 
+mod common;
 mod support_lambda;
 
 use lambda_code_watch::sink::sns_message::{self, MAX_PUBLISH_BYTES};

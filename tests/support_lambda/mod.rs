@@ -25,9 +25,7 @@ pub const BUILD_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 /// One invocation, SDK retries and backoff included.
 pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
-pub fn repo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use crate::common::{event_files, repo_dir};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -753,24 +751,4 @@ pub fn scan_output(file: &Path) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// Every `.json` file below `events/<sub>`, sorted.
-pub fn event_files(sub: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        for entry in entries {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                walk(&path, files);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                files.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&repo_dir().join("events").join(sub), &mut files);
-    files.sort();
-    assert!(!files.is_empty(), "no sample events under events/{sub}");
-    files
 }
