@@ -11,7 +11,7 @@
 
 use crate::input::{self, RecordVisitor};
 use crate::rule::{self, QuietReason};
-use crate::{Record, Verdict, inspect_record};
+use crate::{Alert, Record, Verdict, evaluate};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
@@ -323,10 +323,10 @@ impl RecordVisitor for RuleVisitor<'_> {
             Err(e) => return self.error(line, &e.to_string()),
         };
         self.summary.records += 1;
-        let inspection = inspect_record(&record);
         let (name, explain, format) = (self.name, self.options.explain, self.options.format);
-        match (&inspection.verdict, inspection.alert) {
-            (Verdict::Alert(_), Some(alert)) => {
+        match evaluate(&record) {
+            Verdict::Alert(person) => {
+                let alert = Alert::new(&record, &person);
                 self.summary.alerts += 1;
                 self.emit(|out, err| {
                     match format {
@@ -339,11 +339,7 @@ impl RecordVisitor for RuleVisitor<'_> {
                     Ok(())
                 });
             }
-            (verdict, _) => {
-                let reason = match verdict {
-                    Verdict::Quiet(reason) => *reason,
-                    Verdict::Alert(_) => unreachable!("an alert verdict always carries an alert"),
-                };
+            Verdict::Quiet(reason) => {
                 self.summary.quiet[reason as usize] += 1;
                 if explain {
                     self.emit(|_, err| {

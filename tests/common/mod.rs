@@ -118,3 +118,15 @@ pub fn summary_counts(output: &Output) -> (u64, u64, u64) {
         number_before(" error(s)"),
     )
 }
+
+/// Kills `child` and everything in its process group (children are started as group leaders), then
+/// reaps it. For Drop guards: a test that panics must leave no server or build running.
+pub fn kill_group(child: &mut std::process::Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
