@@ -23,9 +23,6 @@ pub mod rule;
 pub mod scan;
 pub mod sink;
 
-#[cfg(feature = "lambda")]
-pub mod handler;
-
 pub use alert::Alert;
 pub use record::{DecodeError, Record};
 pub use rule::{Person, PersonKind, QuietReason, Verdict, evaluate};

@@ -11,7 +11,6 @@
 //! Needs moto_server, cargo-lambda and python3 with boto3 (scripts/test installs them into .venv):
 //! under `CI=true` their absence fails the tests, elsewhere it skips them with a message. The first
 //! run builds the handler with the AWS SDK into `target/tmp/lambda-e2e-target` (minutes).
-#![cfg(feature = "lambda")]
 
 mod common;
 mod support_lambda;
@@ -405,24 +404,4 @@ fn without_a_topic_alerts_are_written_to_stdout() {
         "the scan document should be a line of the function's output ({}):\n{output}",
         watch.log_path().display()
     );
-}
-
-#[test]
-fn a_topic_that_is_not_an_sns_arn_stops_the_start() {
-    let output = Command::new(env!("CARGO_BIN_EXE_lambda-code-watch-handler"))
-        .env(
-            "ALERT_TOPIC_ARN",
-            "arn:aws:sqs:us-east-1:123456789012:alerts",
-        )
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .output()
-        .expect("run the handler binary");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("ALERT_TOPIC_ARN"), "{stderr}");
-    assert!(
-        stderr.contains("arn:aws:sqs:us-east-1:123456789012:alerts"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("not an SNS topic ARN"), "{stderr}");
 }

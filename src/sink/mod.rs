@@ -12,8 +12,6 @@ use crate::alert::Alert;
 use std::fmt;
 use std::future::Future;
 
-#[cfg(feature = "lambda")]
-pub mod sns;
 pub mod sns_message;
 pub mod stdout;
 

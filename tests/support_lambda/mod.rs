@@ -311,7 +311,7 @@ pub fn build_handler(tools: &Tools) {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command
         .current_dir(repo_dir())
-        .args(["build", "--features", "lambda", "--bin", HANDLER_BIN])
+        .args(["build", "--bin", HANDLER_BIN])
         .env("CARGO_TARGET_DIR", nested_target_dir())
         .env("PATH", &tools.path);
     let output = run_with_timeout("build the handler", command, BUILD_TIMEOUT);
@@ -349,13 +349,7 @@ impl Watch {
         let mut command = Command::new(&tools.cargo_lambda);
         command
             .current_dir(repo_dir())
-            .args([
-                "lambda",
-                "watch",
-                "--ignore-changes",
-                "--features",
-                "lambda",
-            ])
+            .args(["lambda", "watch", "--ignore-changes"])
             .args(["--bin", HANDLER_BIN, "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
             // cargo-lambda passes `--target-dir` on to `cargo metadata`, which rejects it.

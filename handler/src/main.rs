@@ -1,7 +1,7 @@
 //! The Lambda function: checks its settings, then serves EventBridge events (see
 //! `lambda_code_watch::handler` for what one invocation does).
 
-use lambda_code_watch::handler::{self, Settings};
+use lambda_code_watch_handler::{self as handler, Settings};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -13,14 +13,16 @@
 //! This module does not decode CloudTrail records, decide, or render (the library does, exactly as
 //! for `scan`), and does not shape SNS messages (`sink::sns_message`).
 
-use crate::alert::Alert;
-use crate::record::{DecodeError, Record};
-use crate::rule::{Verdict, evaluate};
-use crate::sink::sns::{SnsSink, load_sdk_config};
-use crate::sink::sns_message::TopicArn;
-use crate::sink::stdout::StdoutSink;
-use crate::sink::{AlertSink, DeliveryError};
+pub mod sns;
+
+use crate::sns::{SnsSink, load_sdk_config};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_code_watch::alert::Alert;
+use lambda_code_watch::record::{DecodeError, Record};
+use lambda_code_watch::rule::{Verdict, evaluate};
+use lambda_code_watch::sink::sns_message::TopicArn;
+use lambda_code_watch::sink::stdout::StdoutSink;
+use lambda_code_watch::sink::{AlertSink, DeliveryError};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -331,7 +333,7 @@ async fn serve<S: AlertSink>(sink: &S) -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::Receipt;
+    use lambda_code_watch::sink::Receipt;
     use serde_json::json;
     use std::collections::HashMap;
     use std::sync::Mutex;

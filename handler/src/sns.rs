@@ -8,9 +8,6 @@
 //!
 //! This module only sends: the Subject, size and attribute rules live in `sns_message.rs`.
 
-use super::sns_message::{self, ATTRIBUTE_DATA_TYPE, SnsMessage, TopicArn};
-use super::{AlertSink, DeliveryError, Receipt};
-use crate::alert::Alert;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -18,6 +15,9 @@ use aws_sdk_sns::Client;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_smithy_http_client::tls;
+use lambda_code_watch::alert::Alert;
+use lambda_code_watch::sink::sns_message::{self, ATTRIBUTE_DATA_TYPE, SnsMessage, TopicArn};
+use lambda_code_watch::sink::{AlertSink, DeliveryError, Receipt};
 use std::time::Duration;
 
 /// Attempts per publish, the first included (the SDK's standard mode backs off between them).
