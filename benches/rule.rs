@@ -10,7 +10,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lambda_code_watch::sink::sns_message::SnsMessage;
-use lambda_code_watch::{Record, evaluate, inspect_event, rule};
+use lambda_code_watch::{Detector, Record, evaluate, rule};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,9 +40,11 @@ fn events(dir: &str) -> Vec<(String, Vec<u8>)> {
 
 /// What the handler does with one alerting event before calling SNS.
 fn handle_alert(event: &[u8]) -> SnsMessage {
-    let inspection = inspect_event(event).expect("sample alert events decode");
-    let alert = inspection.alert.expect("sample alert events alert");
-    SnsMessage::for_alert(&alert).expect("sample alerts fit in one SNS message")
+    let outcome = Detector::default()
+        .assess_json(event)
+        .expect("sample alert events decode");
+    let alert = outcome.alert().expect("sample alert events alert");
+    SnsMessage::for_alert(alert).expect("sample alerts fit in one SNS message")
 }
 
 fn handler(c: &mut Criterion) {
@@ -61,10 +63,13 @@ fn handler(c: &mut Criterion) {
                     b.iter(|| handle_alert(black_box(&event)))
                 });
             } else {
-                let inspection = inspect_event(&event).expect("sample quiet events decode");
-                assert!(inspection.alert.is_none(), "{name} must stay quiet");
+                let detector = Detector::default();
+                let outcome = detector
+                    .assess_json(&event)
+                    .expect("sample quiet events decode");
+                assert!(outcome.alert().is_none(), "{name} must stay quiet");
                 group.bench_function(format!("{kind}/{name}"), |b| {
-                    b.iter(|| inspect_event(black_box(&event)))
+                    b.iter(|| detector.assess_json(black_box(&event)))
                 });
             }
         }

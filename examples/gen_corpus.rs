@@ -27,7 +27,7 @@
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use lambda_code_watch::inspect_event;
+use lambda_code_watch::Detector;
 use memchr::memmem;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -210,10 +210,11 @@ impl Templates {
                     } else {
                         line.to_vec()
                     };
-                    let inspection =
-                        inspect_event(&json).map_err(|e| format!("{}: {e}", where_()))?;
+                    let outcome = Detector::default()
+                        .assess_json(&json)
+                        .map_err(|e| format!("{}: {e}", where_()))?;
                     let template = Template::new(json);
-                    match (inspection.alert.is_some(), is_fixture) {
+                    match (outcome.alert().is_some(), is_fixture) {
                         (true, false) => templates.alerts.push(template),
                         // Panther's positive tests are hand-written, not traffic: never planted.
                         (true, true) => {}

@@ -73,6 +73,8 @@ pub struct Alert {
     pub actor_type: &'static str,
     /// The SSO role or IAM user that issued the session, if any.
     pub actor_issuer: Option<String>,
+    /// A session name the caller chose (federated users), if any: not evidence of who they are.
+    pub actor_session_name: Option<String>,
     pub function_name: String,
     pub function_arn: Option<String>,
     pub code_sha256: Option<String>,
@@ -170,6 +172,7 @@ impl Alert {
             actor: person.name.clone(),
             actor_type: person.kind.as_str(),
             actor_issuer: person.issuer.clone(),
+            actor_session_name: person.session_name.clone(),
             function_name,
             function_arn: response("functionArn"),
             code_sha256: response("codeSha256"),
@@ -219,6 +222,13 @@ impl Alert {
                 .map(|i| format!(", via {}", printable(i)))
                 .unwrap_or_default()
         );
+        if let Some(session) = &self.actor_session_name {
+            let _ = writeln!(
+                t,
+                "        federated session name \"{}\" (chosen by the caller, not proof of identity)",
+                printable(session)
+            );
+        }
         let _ = writeln!(t, "        identity ARN: {}", or_dash(&c.user_identity_arn));
         let _ = writeln!(
             t,

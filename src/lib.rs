@@ -1,22 +1,27 @@
 //! lambda-code-watch: alert when a person (not a pipeline) changes the code of an AWS Lambda function.
 //!
 //! A port of Panther's `AWS.Lambda.UpdateFunctionCode` ("Lambda Code Updated by User"). Data flows one
-//! way: bytes -> records -> verdicts -> alerts -> sink.
+//! way: bytes -> records -> outcomes -> alerts -> sink.
 //!
-//! - [`record`]: a lenient view of one CloudTrail record (every field optional, wrong types absent).
+//! - [`record`]: a lenient view of one CloudTrail record (every field optional, wrong types absent),
+//!   and the one policy for unwrapping EventBridge envelopes.
 //! - [`input`]: every input shape (record, EventBridge envelope, `{"Records":[...]}`, lookup-events,
-//!   arrays, NDJSON, gzip) -> records, streaming and without parsing what cannot match.
-//! - [`rule`]: the detection, pure: record -> alert, or quiet and why. The one place that decides
+//!   arrays, NDJSON, gzip) -> records, streaming, in bounded memory, stoppable by the consumer.
+//! - [`rule`]: the detection, pure: record -> person, or quiet and why. The one place that decides
 //!   "is this a person?".
-//! - [`alert`]: the alert document (JSON for machines, text for people) with the rule's metadata.
-//! - [`scan`]: runs the rule over files and directories, in parallel, for the `scan` command.
-//! - [`sink`]: where alerts go: SNS (message shaping and publishing) or stdout.
-//! - `handler` (feature `lambda`): the Lambda glue, EventBridge event in, SNS alert out.
+//! - [`detector`]: the one path from a record to its outcome (alert document or quiet reason), which
+//!   `scan`, the Lambda function, the benchmarks and the tests all call.
+//! - [`alert`]: the alert document (JSON for machines, text for people) with the rule's metadata, and
+//!   [`alert::printable`], the escaping of record text for people.
+//! - [`scan`]: runs the detector over files and directories, in parallel, for the `scan` command.
+//! - [`sink`]: where alerts go: the trait, SNS message shaping (pure), stdout.
 //!
-//! The CLI (`src/bin/lambda-code-watch.rs`) and the Lambda (`src/bin/lambda-code-watch-handler.rs`) are
-//! thin mains over this library, so both apply exactly the same rule and publish the same document.
+//! The CLI (`src/bin/lambda-code-watch.rs`) is a thin main over this library; the Lambda function is
+//! its own package (`handler/`), so `scan` builds without the AWS SDK while both apply exactly the
+//! same detector and publish the same document.
 
 pub mod alert;
+pub mod detector;
 pub mod input;
 pub mod record;
 pub mod rule;
@@ -24,35 +29,6 @@ pub mod scan;
 pub mod sink;
 
 pub use alert::Alert;
+pub use detector::{Detector, Outcome};
 pub use record::{DecodeError, Record};
 pub use rule::{Person, PersonKind, QuietReason, Verdict, evaluate};
-
-/// What the rule made of one event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Inspection {
-    pub verdict: Verdict,
-    /// Present exactly when the verdict is [`Verdict::Alert`].
-    pub alert: Option<Alert>,
-    pub event_id: Option<String>,
-    pub event_name: Option<String>,
-}
-
-/// Applies the rule to one event: a bare CloudTrail record or an EventBridge envelope around one.
-pub fn inspect_event(bytes: &[u8]) -> Result<Inspection, DecodeError> {
-    Ok(inspect_record(&Record::from_json(bytes)?))
-}
-
-/// Applies the rule to one record and builds the alert when it fires.
-pub fn inspect_record(record: &Record) -> Inspection {
-    let verdict = evaluate(record);
-    let alert = match &verdict {
-        Verdict::Alert(person) => Some(Alert::new(record, person)),
-        Verdict::Quiet(_) => None,
-    };
-    Inspection {
-        verdict,
-        alert,
-        event_id: record.event_id().map(str::to_owned),
-        event_name: record.event_name().map(str::to_owned),
-    }
-}

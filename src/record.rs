@@ -19,6 +19,13 @@ pub struct Record {
     value: Value,
 }
 
+/// The EventBridge envelope a record arrived in: its identity, for logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    pub id: Option<String>,
+    pub detail_type: Option<String>,
+}
+
 /// Why some bytes are not a CloudTrail record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
@@ -61,32 +68,45 @@ impl Record {
         Record::from_value(value)
     }
 
-    /// Takes a parsed CloudTrail record, or an EventBridge envelope around one (an object with
-    /// `detail-type` and an object `detail`).
+    /// Takes a parsed CloudTrail record, or an EventBridge envelope around one.
     pub fn from_value(value: Value) -> Result<Record, DecodeError> {
+        Record::unwrap(value).map(|(record, _)| record)
+    }
+
+    /// The one envelope policy, for `scan` and the Lambda function alike: an object with a
+    /// `detail-type` key and an object `detail` is an EventBridge envelope, and the record is its
+    /// `detail`; any other object is a record itself. So `{"detail-type": ..., "detail": 42}` is a
+    /// (quiet) record, not an error: the literal prefilter, which never parses it, must reach the
+    /// same verdict. Anything that is not an object is an error.
+    pub fn unwrap(value: Value) -> Result<(Record, Option<Envelope>), DecodeError> {
         let Value::Object(mut object) = value else {
             return Err(DecodeError::new(format!(
                 "expected a CloudTrail record (a JSON object), found {}",
                 json_type_name(&value)
             )));
         };
-        // An envelope only when `detail` really is a record: anything else is read as a (quiet) record
-        // itself, so the literal prefilter, which never parses it, reaches the same verdict.
         if object.contains_key("detail-type")
+            && object.get("detail").is_some_and(Value::is_object)
             && let Some(Value::Object(detail)) = object.remove("detail")
         {
-            return Ok(Record {
-                value: Value::Object(detail),
-            });
+            let text = |key| object.get(key).and_then(Value::as_str).map(str::to_owned);
+            let envelope = Envelope {
+                id: text("id"),
+                detail_type: text("detail-type"),
+            };
+            return Ok((
+                Record {
+                    value: Value::Object(detail),
+                },
+                Some(envelope),
+            ));
         }
-        Ok(Record {
-            value: Value::Object(object),
-        })
-    }
-
-    /// The record itself (never the envelope).
-    pub fn value(&self) -> &Value {
-        &self.value
+        Ok((
+            Record {
+                value: Value::Object(object),
+            },
+            None,
+        ))
     }
 
     /// The value at `path` (object keys), if every step exists.
@@ -136,11 +156,19 @@ impl Record {
         self.str_at(&["userAgent"])
     }
 
-    /// A non-empty `errorCode` or `errorMessage`: the call failed. Absent, `null`, `""` and values of
-    /// another JSON type count as absent.
+    /// The call failed: `errorCode` or `errorMessage` holds a value that Python, and so Panther's
+    /// `aws_cloudtrail_success`, counts as true: a non-empty string, a number other than zero, `true`,
+    /// a non-empty array or object. Absent, `null`, `""`, `0`, `false`, `[]` and `{}` are no failure.
     pub fn failed(&self) -> bool {
-        let present = |key| self.str_at(&[key]).is_some_and(|s| !s.is_empty());
-        present("errorCode") || present("errorMessage")
+        let truthy = |key| match self.at(&[key]) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(o)) => !o.is_empty(),
+        };
+        truthy("errorCode") || truthy("errorMessage")
     }
 
     /// `userIdentity.<key>` as a string.

@@ -3,7 +3,8 @@
 //! A record alerts when all of these hold:
 //! 1. `eventSource` is `lambda.amazonaws.com` and `eventName` starts with `UpdateFunctionCode`
 //!    (`UpdateFunctionCode`, `UpdateFunctionCode20150331`, `UpdateFunctionCode20150331v2`);
-//! 2. the call succeeded: no non-empty `errorCode` or `errorMessage`;
+//! 2. the call succeeded: neither `errorCode` nor `errorMessage` holds a value Panther counts as true
+//!    (see [`Record::failed`]);
 //! 3. the caller is a person: `userIdentity.type` is `IAMUser` or `FederatedUser`, or it is
 //!    `AssumedRole` and the session was issued by an IAM Identity Center (SSO) permission-set role,
 //!    i.e. `sessionContext.sessionIssuer.userName` starts with `AWSReservedSSO_`.
@@ -86,27 +87,24 @@ impl PersonKind {
             PersonKind::SsoUser => "SSOUser",
         }
     }
-
-    /// In words.
-    pub fn describe(self) -> &'static str {
-        match self {
-            PersonKind::IamUser => "IAM user",
-            PersonKind::FederatedUser => "federated user",
-            PersonKind::SsoUser => "IAM Identity Center (SSO) user",
-        }
-    }
 }
 
 /// The person who made the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
-    /// Who, as a responder would search for them: the IAM user name, the federated user's name, or the
-    /// SSO session name (usually the person's login), never the permission-set role.
+    /// Who, as the title names them: a name the caller could not choose. The IAM user name; for a
+    /// federated user, the IAM user that issued the token; for an SSO user, the session name that
+    /// IAM Identity Center sets to the user's login (never the permission-set role). A federated
+    /// session whose issuer is not recorded is named only by its labelled, caller-chosen name:
+    /// `federated session "alice"`.
     pub name: String,
     pub kind: PersonKind,
-    /// What issued the session, when there is one: the SSO permission-set role, or the IAM user behind a
-    /// federation token (ARN when known, else its name).
+    /// What issued the session, when there is one: the SSO permission-set role, or the IAM user
+    /// behind a federation token (ARN when known, else its name).
     pub issuer: Option<String>,
+    /// A session name the caller chose and could have set to anyone's name (`GetFederationToken
+    /// --name`): shown only labelled as such, never as the person.
+    pub session_name: Option<String>,
 }
 
 /// Applies the rule to one record.
@@ -131,45 +129,56 @@ pub fn evaluate(record: &Record) -> Verdict {
 pub fn person(record: &Record) -> Option<Person> {
     let principal_id = record.identity_str("principalId");
     let arn = record.identity_str("arn");
-    let issuer = || {
-        record
-            .issuer_str("arn")
-            .or_else(|| record.issuer_str("userName"))
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    let (kind, name) = match record.identity_type()? {
-        "IAMUser" => (
-            PersonKind::IamUser,
-            record
-                .identity_str("userName")
+    let issuer_arn = record.issuer_str("arn").filter(|s| !s.is_empty());
+    let issuer_name = record.issuer_str("userName").filter(|s| !s.is_empty());
+    let person = match record.identity_type()? {
+        "IAMUser" => Person {
+            name: non_empty(record.identity_str("userName"))
                 .or_else(|| arn.and_then(last_path_segment))
-                .or(principal_id),
-        ),
-        "FederatedUser" => (
-            PersonKind::FederatedUser,
-            principal_id
-                .and_then(after_colon)
-                .or_else(|| arn.and_then(last_path_segment)),
-        ),
-        "AssumedRole" if is_sso_issuer(record) => (
-            PersonKind::SsoUser,
-            principal_id
-                .and_then(after_colon)
-                .or_else(|| arn.and_then(last_path_segment)),
-        ),
+                .or(non_empty(principal_id))
+                .unwrap_or(UNKNOWN_PERSON)
+                .to_owned(),
+            kind: PersonKind::IamUser,
+            issuer: None,
+            session_name: None,
+        },
+        "FederatedUser" => {
+            // `principalId` is `ACCOUNT:<name given to GetFederationToken>`: anyone holding the
+            // issuing user's keys picks it. The issuing IAM user is what AWS vouches for.
+            let session_name = principal_id
+                .and_then(after_first_colon)
+                .or_else(|| arn.and_then(last_path_segment))
+                .map(str::to_owned);
+            let issuing_user = issuer_name.or_else(|| issuer_arn.and_then(last_path_segment));
+            let name = match (issuing_user, &session_name) {
+                (Some(user), _) => user.to_owned(),
+                (None, Some(session)) => format!("federated session \"{session}\""),
+                (None, None) => "federated session <unknown>".to_owned(),
+            };
+            Person {
+                name,
+                kind: PersonKind::FederatedUser,
+                issuer: issuer_arn.or(issuer_name).map(str::to_owned),
+                session_name,
+            }
+        }
+        "AssumedRole" if is_sso_issuer(record) => Person {
+            name: principal_id
+                .and_then(sso_session_name)
+                .or_else(|| arn.and_then(last_path_segment))
+                .unwrap_or(UNKNOWN_PERSON)
+                .to_owned(),
+            kind: PersonKind::SsoUser,
+            issuer: issuer_arn.or(issuer_name).map(str::to_owned),
+            session_name: None,
+        },
         _ => return None,
     };
-    let name = name
-        .filter(|n| !n.is_empty())
-        .unwrap_or("<unknown person>")
-        .to_owned();
-    let issuer = match kind {
-        PersonKind::IamUser => None,
-        PersonKind::FederatedUser | PersonKind::SsoUser => issuer(),
-    };
-    Some(Person { name, kind, issuer })
+    Some(person)
 }
+
+/// Shown when a record names its person nowhere.
+pub const UNKNOWN_PERSON: &str = "<unknown person>";
 
 /// An IAM Identity Center session: issued by a role named `AWSReservedSSO_...`. Only the issuer's
 /// `userName` is consulted, as in the original rule (anonymised or region-qualified ARNs vary; the role
@@ -180,12 +189,22 @@ pub fn is_sso_issuer(record: &Record) -> bool {
         .is_some_and(|name| name.starts_with(SSO_ROLE_PREFIX))
 }
 
-/// `AROA...:bob.ross` -> `bob.ross`; `123456789012:alice` -> `alice`.
-fn after_colon(principal_id: &str) -> Option<&str> {
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.is_empty())
+}
+
+/// `123456789012:alice` -> `alice` (everything after the first ':').
+fn after_first_colon(principal_id: &str) -> Option<&str> {
     principal_id
         .split_once(':')
-        .map(|(_, session)| session)
+        .map(|(_, rest)| rest)
         .filter(|s| !s.is_empty())
+}
+
+/// `AROA...:bob.ross` -> `bob.ross`: the second ':'-separated field, as the original rule takes it
+/// (`principalId.split(":")[1]`).
+fn sso_session_name(principal_id: &str) -> Option<&str> {
+    principal_id.split(':').nth(1).filter(|s| !s.is_empty())
 }
 
 /// `arn:aws:sts::123:assumed-role/Role/bob` -> `bob`.

@@ -9,14 +9,16 @@
 //! This module owns the walk over paths, the per-record bookkeeping and the summary; it does not know
 //! input formats (`input.rs`) or what makes an alert (`rule.rs`).
 
+use crate::alert::printable;
 use crate::input::{self, RecordVisitor};
-use crate::rule::{self, QuietReason};
-use crate::{Alert, Record, Verdict, evaluate};
+use crate::rule::QuietReason;
+use crate::{DecodeError, Detector, Outcome, Record};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 /// How alerts are printed on stdout.
@@ -37,9 +39,10 @@ pub struct Options {
     pub explain: bool,
     /// Number of inputs scanned at once.
     pub jobs: usize,
-    /// Use the streaming decoder and the literal prefilter. Off: the simple reference decoder and a
-    /// full parse of every record (same verdicts, slower; for checking the fast path).
-    pub fast_path: bool,
+    /// Test oracle, not a user setting: decode with the simple reference decoder (whole input in
+    /// memory, no caps) and parse every record, instead of the streaming decoder and the literal
+    /// prefilter. Tests and `examples/scan_reference.rs` use it to show both print the same bytes.
+    pub reference_decoder: bool,
 }
 
 impl Default for Options {
@@ -48,7 +51,7 @@ impl Default for Options {
             format: Format::Json,
             explain: false,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            fast_path: true,
+            reference_decoder: false,
         }
     }
 }
@@ -60,11 +63,12 @@ pub enum Input {
     File(PathBuf),
 }
 
+/// The input's name as people read it: control and format characters in a file name are escaped.
 impl fmt::Display for Input {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Input::Stdin => f.write_str("<stdin>"),
-            Input::File(path) => write!(f, "{}", path.display()),
+            Input::File(path) => f.write_str(&printable(&path.to_string_lossy())),
         }
     }
 }
@@ -146,7 +150,7 @@ fn walk(
 ) -> io::Result<()> {
     let mut report = |e: io::Error| {
         summary.errors += 1;
-        writeln!(err, "{}: {e}", path.display())
+        writeln!(err, "{}: {e}", printable(&path.to_string_lossy()))
     };
     let metadata = match fs::metadata(path) {
         Ok(m) => m,
@@ -172,9 +176,11 @@ fn walk(
 }
 
 /// Scans `inputs`, writing alerts to `out` and problems (and, with `explain`, every verdict) to `err`.
-/// Output is in input order whatever the number of jobs.
+/// Output is in input order whatever the number of jobs. A failure to write (e.g. the reader of
+/// `out` went away) stops the scan at once and is the result.
 pub fn scan(
     inputs: &[Input],
+    detector: &Detector,
     options: &Options,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -184,10 +190,11 @@ pub fn scan(
     } else {
         options.jobs.clamp(1, inputs.len().max(1))
     };
+    let stop = AtomicBool::new(false);
     let mut summary = Summary::default();
     if jobs == 1 {
         for input in inputs {
-            summary.add(&scan_input(input, options, out, err)?);
+            summary.add(&scan_input(input, detector, options, &stop, out, err)?);
         }
         return Ok(summary);
     }
@@ -200,7 +207,7 @@ pub fn scan(
             mpsc::channel::<(usize, io::Result<(Summary, Vec<u8>, Vec<u8>)>)>();
         for _ in 0..jobs {
             let sender = sender.clone();
-            let next = &next;
+            let (next, stop) = (&next, &stop);
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
@@ -208,8 +215,9 @@ pub fn scan(
                         break;
                     };
                     let (mut out_buf, mut err_buf) = (Vec::new(), Vec::new());
-                    let result = scan_input(input, options, &mut out_buf, &mut err_buf)
-                        .map(|s| (s, out_buf, err_buf));
+                    let result =
+                        scan_input(input, detector, options, stop, &mut out_buf, &mut err_buf)
+                            .map(|s| (s, out_buf, err_buf));
                     if sender.send((index, result)).is_err() {
                         break;
                     }
@@ -219,21 +227,22 @@ pub fn scan(
         drop(sender);
         let mut pending = std::collections::BTreeMap::new();
         let mut written = 0;
+        let mut write_all = |summary: &mut Summary, result| -> io::Result<()> {
+            let (input_summary, out_buf, err_buf): (Summary, Vec<u8>, Vec<u8>) = result?;
+            out.write_all(&out_buf)?;
+            err.write_all(&err_buf)?;
+            summary.add(&input_summary);
+            Ok(())
+        };
         for (index, result) in receiver {
             pending.insert(index, result);
             while let Some(result) = pending.remove(&written) {
-                let (input_summary, out_buf, err_buf) = match result {
-                    Ok(done) => done,
-                    Err(e) => {
-                        // Stop the workers; the error (writing to memory cannot fail, so this is
-                        // unexpected) is the scan's result.
-                        next.store(inputs.len(), Ordering::Relaxed);
-                        return Err(e);
-                    }
-                };
-                out.write_all(&out_buf)?;
-                err.write_all(&err_buf)?;
-                summary.add(&input_summary);
+                if let Err(e) = write_all(&mut summary, result) {
+                    // Stop the workers (the one decoding stops at its next record) and give up.
+                    stop.store(true, Ordering::Relaxed);
+                    next.store(inputs.len(), Ordering::Relaxed);
+                    return Err(e);
+                }
                 written += 1;
             }
         }
@@ -245,14 +254,18 @@ pub fn scan(
 /// failure to write output is an `Err`.
 fn scan_input(
     input: &Input,
+    detector: &Detector,
     options: &Options,
+    stop: &AtomicBool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<Summary> {
     let name = input.to_string();
     let mut visitor = RuleVisitor {
         name: &name,
+        detector,
         options,
+        stop,
         summary: Summary {
             inputs: 1,
             ..Summary::default()
@@ -272,7 +285,7 @@ fn scan_input(
     }
     if let Err(e) = decoded {
         visitor.summary.errors += 1;
-        writeln!(visitor.err, "{name}: {e}")?;
+        writeln!(visitor.err, "{name}: {}", printable(&e.to_string()))?;
     }
     Ok(visitor.summary)
 }
@@ -282,51 +295,68 @@ fn decode(
     options: &Options,
     visitor: &mut RuleVisitor<'_>,
 ) -> io::Result<()> {
-    if options.fast_path && !options.explain {
-        input::decode(reader, visitor)
-    } else {
+    if options.reference_decoder {
         input::decode_reference(reader, visitor)
+    } else {
+        input::decode(reader, visitor)
     }
 }
 
-/// Applies the rule to each record an input yields and keeps the books.
+/// Applies the detector to each record an input yields and keeps the books.
 struct RuleVisitor<'a> {
     name: &'a str,
+    detector: &'a Detector,
     options: &'a Options,
+    /// Set when the scan must end (output closed): decoding stops at the next record.
+    stop: &'a AtomicBool,
     summary: Summary,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
-    /// The first failure to write output; decoding cannot be interrupted, so it is kept for later.
+    /// The first failure to write output; it stops decoding and is the input's result.
     write_error: Option<io::Error>,
 }
 
 impl RuleVisitor<'_> {
-    fn emit(&mut self, write: impl FnOnce(&mut dyn Write, &mut dyn Write) -> io::Result<()>) {
-        if self.write_error.is_none()
-            && let Err(e) = write(self.out, self.err)
-        {
+    fn emit(
+        &mut self,
+        write: impl FnOnce(&mut dyn Write, &mut dyn Write) -> io::Result<()>,
+    ) -> ControlFlow<()> {
+        if let Err(e) = write(self.out, self.err) {
             self.write_error = Some(e);
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        self.flow()
+    }
+
+    fn flow(&self) -> ControlFlow<()> {
+        if self.write_error.is_some() || self.stop.load(Ordering::Relaxed) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    /// The outcome for `json`, and the parsed record when explaining (which shows its fields).
+    fn assess(&self, json: &[u8]) -> Result<(Outcome, Option<Record>), DecodeError> {
+        if self.options.explain || self.options.reference_decoder {
+            let record = Record::from_json(json)?;
+            Ok((self.detector.assess(&record), Some(record)))
+        } else {
+            Ok((self.detector.assess_validated(json)?, None))
         }
     }
 }
 
 impl RecordVisitor for RuleVisitor<'_> {
-    fn record(&mut self, json: &[u8], line: u64) {
-        let fast = self.options.fast_path && !self.options.explain;
-        if fast && !rule::may_match(json) {
-            self.summary.records += 1;
-            self.summary.quiet[QuietReason::OtherApi as usize] += 1;
-            return;
-        }
-        let record = match Record::from_json(json) {
-            Ok(record) => record,
+    fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()> {
+        let (outcome, record) = match self.assess(json) {
+            Ok(assessed) => assessed,
             Err(e) => return self.error(line, &e.to_string()),
         };
         self.summary.records += 1;
         let (name, explain, format) = (self.name, self.options.explain, self.options.format);
-        match evaluate(&record) {
-            Verdict::Alert(person) => {
-                let alert = Alert::new(&record, &person);
+        match outcome {
+            Outcome::Alert(alert) => {
                 self.summary.alerts += 1;
                 self.emit(|out, err| {
                     match format {
@@ -334,33 +364,49 @@ impl RecordVisitor for RuleVisitor<'_> {
                         Format::Text => writeln!(out, "{}", alert.to_text())?,
                     }
                     if explain {
-                        writeln!(err, "{name}:{line}: alert: {}", alert.title)?;
+                        writeln!(err, "{name}:{line}: alert: {}", printable(&alert.title))?;
                     }
                     Ok(())
-                });
+                })
             }
-            Verdict::Quiet(reason) => {
+            Outcome::Quiet(reason) => {
                 self.summary.quiet[reason as usize] += 1;
-                if explain {
-                    self.emit(|_, err| {
-                        writeln!(
-                            err,
-                            "{name}:{line}: quiet ({}): {}; eventName={} eventID={} userIdentity.type={}",
-                            reason.as_str(),
-                            reason.describe(),
-                            record.event_name().unwrap_or("-"),
-                            record.event_id().unwrap_or("-"),
-                            record.identity_type().unwrap_or("-"),
-                        )
-                    });
+                match (explain, record) {
+                    (true, Some(record)) => self.emit(|_, err| {
+                        writeln!(err, "{name}:{line}: {}", explain_quiet(reason, &record))
+                    }),
+                    _ => self.flow(),
                 }
             }
         }
     }
 
-    fn error(&mut self, line: u64, reason: &str) {
+    fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()> {
         self.summary.errors += 1;
         let name = self.name;
-        self.emit(|_, err| writeln!(err, "{name}:{line}: {reason}"));
+        self.emit(|_, err| writeln!(err, "{name}:{line}: {}", printable(reason)))
     }
+}
+
+/// One line for a quiet record: why, and what a responder checks next (for a caller that is not a
+/// person, the role or service behind it, to confirm it really is a pipeline). Record text is
+/// escaped.
+fn explain_quiet(reason: QuietReason, record: &Record) -> String {
+    let field = |value: Option<&str>| value.map_or_else(|| "-".to_owned(), printable);
+    let mut line = format!(
+        "quiet ({}): {}; eventName={} eventID={} userIdentity.type={}",
+        reason.as_str(),
+        reason.describe(),
+        field(record.event_name()),
+        field(record.event_id()),
+        field(record.identity_type()),
+    );
+    if reason == QuietReason::NotAPerson {
+        let caller = record
+            .issuer_str("arn")
+            .or_else(|| record.identity_str("arn"))
+            .or_else(|| record.identity_str("invokedBy"));
+        line.push_str(&format!(" caller={}", field(caller)));
+    }
+    line
 }

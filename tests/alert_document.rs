@@ -3,16 +3,22 @@
 mod common;
 
 use common::repo_dir;
-use lambda_code_watch::inspect_event;
+use lambda_code_watch::{Alert, Detector};
 use serde_json::Value;
+
+/// The alert the detector makes of `bytes`, which must alert.
+fn alert_of(bytes: &[u8]) -> Alert {
+    Detector::default()
+        .assess_json(bytes)
+        .unwrap()
+        .alert()
+        .expect("an alert event")
+        .clone()
+}
 
 fn alert(event: &str) -> Value {
     let bytes = std::fs::read(repo_dir().join("events").join(event)).unwrap();
-    let json = inspect_event(&bytes)
-        .unwrap()
-        .alert
-        .expect("an alert event")
-        .to_json();
+    let json = alert_of(&bytes).to_json();
     assert!(!json.contains('\n'), "one line");
     serde_json::from_str(&json).unwrap()
 }
@@ -157,10 +163,44 @@ fn sso_user_alert_names_the_person_and_keeps_the_permission_set() {
 
 #[test]
 fn federated_user_alert() {
+    // The rule card's federated user has no issuer on record: only its caller-chosen name.
     let a = alert("alert/federated-user.json");
     assert_common_fields(&a);
-    assert_eq!(a["actor"], "federated-user");
+    assert_eq!(a["actor"], "federated session \"federated-user\"");
     assert_eq!(a["actor_type"], "FederatedUser");
+    assert_eq!(a["actor_session_name"], "federated-user");
+}
+
+#[test]
+fn a_federated_session_is_named_by_the_iam_user_that_issued_it() {
+    let a = alert("alert/federated-session-named-by-caller.json");
+    assert_common_fields(&a);
+    assert_eq!(
+        a["title"],
+        "User [mallory] updated Lambda function code for [payments-api]"
+    );
+    assert_eq!(a["actor"], "mallory");
+    assert_eq!(a["actor_issuer"], "arn:aws:iam::123456789012:user/mallory");
+    assert_eq!(a["actor_session_name"], "alice.smith@corp.example");
+    assert_eq!(
+        a["dedup_key"],
+        "AWS.Lambda.UpdateFunctionCode:User [mallory] updated Lambda function code for [payments-api]"
+    );
+    let bytes =
+        std::fs::read(repo_dir().join("events/alert/federated-session-named-by-caller.json"))
+            .unwrap();
+    let text = alert_of(&bytes).to_text();
+    let who = text.lines().find(|l| l.starts_with("Who:")).unwrap();
+    assert!(who.starts_with("Who:    mallory "), "{text}");
+    assert!(
+        text.contains("federated session name \"alice.smith@corp.example\" (chosen by the caller"),
+        "{text}"
+    );
+    let subject = lambda_code_watch::sink::sns_message::SnsMessage::for_alert(&alert_of(&bytes))
+        .unwrap()
+        .subject;
+    assert!(subject.starts_with("User [mallory]"), "{subject}");
+    assert!(!subject.contains("alice"), "{subject}");
 }
 
 #[test]
@@ -180,7 +220,7 @@ fn full_arn_request_gives_the_short_name_and_the_deployment_facts() {
 #[test]
 fn the_text_rendering_has_who_what_where_when_and_the_runbook() {
     let bytes = std::fs::read(repo_dir().join("events/alert/sso-user.json")).unwrap();
-    let text = inspect_event(&bytes).unwrap().alert.unwrap().to_text();
+    let text = alert_of(&bytes).to_text();
     for needle in [
         "[HIGH] User [bob.ross] updated Lambda function code for [production-api]",
         "Who:",
@@ -207,11 +247,7 @@ fn the_text_rendering_escapes_forged_lines() {
     )
     .unwrap();
     record["userAgent"] = Value::from("curl\nWhere:  account 000000000000\u{1b}[2J");
-    let text = inspect_event(&serde_json::to_vec(&record).unwrap())
-        .unwrap()
-        .alert
-        .unwrap()
-        .to_text();
+    let text = alert_of(&serde_json::to_vec(&record).unwrap()).to_text();
     assert_eq!(text.matches("\nWhere:").count(), 1, "{text}");
     assert!(text.contains("curl\\nWhere:"), "{text}");
     assert!(!text.contains('\u{1b}'));

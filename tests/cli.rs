@@ -45,7 +45,14 @@ fn a_bad_line_in_ndjson_is_reported_with_its_number_and_the_rest_is_scanned() {
         .iter()
         .map(|a| a["actor"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(actors, ["john.developer", "bob.ross", "federated-user"]);
+    assert_eq!(
+        actors,
+        [
+            "john.developer",
+            "bob.ross",
+            "federated session \"federated-user\""
+        ]
+    );
 }
 
 #[test]
@@ -170,6 +177,116 @@ fn explain_says_why_each_record_is_quiet() {
     assert!(
         err.contains("events/alert/iam-user.json:1: alert: User [john.developer]"),
         "{err}"
+    );
+    // For a caller that is not a person, the role behind it, so a responder can confirm it
+    // really is a pipeline.
+    assert!(
+        err.contains("caller=arn:aws:iam::123456789012:role/tester"),
+        "{err}"
+    );
+}
+
+#[test]
+fn record_text_cannot_forge_a_line_in_explain_or_error_output() {
+    // A crafted eventName tries to print a line that looks like a verdict, and to clear the
+    // terminal; so does a file name, on an error line.
+    let forged = "X\n<stdin>:9: alert: User [ceo] updated Lambda function code for [payroll]\u{1b}[2J\u{202e}";
+    let record = serde_json::json!({"eventSource": "lambda.amazonaws.com", "eventName": forged,
+                                    "eventID": "e1", "userIdentity": {"type": forged}});
+    let output = cli(&["scan", "--explain"], format!("{record}\n").as_bytes());
+    let err = stderr(&output);
+    assert!(
+        err.lines().all(|l| !l.starts_with("<stdin>:9:")),
+        "a forged line got through:\n{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "{err}");
+    assert!(err.contains(r"eventName=X\n<stdin>:9: alert"), "{err}");
+    assert_eq!(summary_counts(&output), (1, 0, 0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let name = "trail.json\n<stdin>:9: alert: forged";
+    std::fs::write(dir.path().join(name), b"{not json\n").unwrap();
+    let output = cli(&["scan", dir.path().to_str().unwrap()], b"");
+    let err = stderr(&output);
+    assert!(
+        err.lines().all(|l| !l.starts_with("<stdin>:9:")),
+        "a forged line got through:\n{err}"
+    );
+    assert!(err.contains(r"trail.json\n<stdin>:9: alert: forged:1: "), "{err}");
+}
+
+/// Peak resident memory of the children this process waited for, in KiB (Linux: `ru_maxrss`).
+fn children_peak_rss_kib() -> i64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a complete `rusage` into the pointer it is given.
+    let usage = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()), 0);
+        usage.assume_init()
+    };
+    usage.ru_maxrss
+}
+
+#[test]
+fn explain_streams_in_bounded_memory() {
+    // 80 MB of records in a small gzip file: explaining them must not read them into memory.
+    let line = event("quiet/cicd-role.json").into_bytes();
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    let mut written = 0;
+    while written < 80 << 20 {
+        encoder.write_all(&line).unwrap();
+        encoder.write_all(b"\n").unwrap();
+        written += line.len() + 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.json.gz");
+    std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-code-watch"))
+        .args(["scan", "--explain", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Only this test's children run in this process (each test binary is its own process, and
+    // this file's other tests use far less), so the peak is this scan's or lower.
+    let peak_mib = children_peak_rss_kib() / 1024;
+    assert!(peak_mib < 64, "scan --explain peaked at {peak_mib} MiB");
+}
+
+#[test]
+fn a_closed_output_stops_the_scan() {
+    // `scan | head -1`: once the reader is gone, scan stops reading its input instead of
+    // decoding everything.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-code-watch"))
+        .args(["scan", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let alert = event("alert/iam-user.json") + "\n";
+    let reader = std::thread::spawn(move || {
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).unwrap();
+        first // the read end closes here
+    });
+    let mut sent = 0;
+    let limit = 100_000;
+    while sent < limit {
+        if stdin.write_all(alert.as_bytes()).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    drop(stdin);
+    let first = reader.join().unwrap();
+    assert!(first.contains("john.developer"), "{first}");
+    child.wait().unwrap();
+    assert!(
+        sent < limit,
+        "scan read all {limit} records after its output was closed"
     );
 }
 

@@ -2,7 +2,11 @@
 //! input; the fast decoder against the reference decoder on the whole corpus and on mutated
 //! input.
 
+mod common;
+
+use common::corpus_dir;
 use std::io::{self, Read, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
@@ -18,12 +22,14 @@ struct Collected {
 }
 
 impl RecordVisitor for Collected {
-    fn record(&mut self, json: &[u8], line: u64) {
+    fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()> {
         self.records.push((json.to_vec(), line));
+        ControlFlow::Continue(())
     }
 
-    fn error(&mut self, line: u64, reason: &str) {
+    fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()> {
         self.errors.push((line, reason.to_string()));
+        ControlFlow::Continue(())
     }
 }
 
@@ -149,23 +155,6 @@ fn assert_agree(input: &[u8], label: &str) -> Collected {
     ours
 }
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("LCW_CORPUS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("corpus not found at {} (set LCW_CORPUS_DIR)", dir.display());
-    }
-    eprintln!(
-        "\n!!!!! skipped: corpus not found at {} (set LCW_CORPUS_DIR) !!!!!\n",
-        dir.display()
-    );
-    None
-}
-
 /// The corpus NDJSON files, sorted, with their bytes.
 fn corpus_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
@@ -203,8 +192,25 @@ fn corpus_lines(dir: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn corpus_values(dir: &Path) -> Vec<Value> {
-    corpus_lines(dir)
+/// Records for the differential and mutation tests: every sample event under `events/` (each
+/// compacted onto one line), and the corpus when it is there (see `common::corpus_dir` for the
+/// skip policy), so these tests always run.
+fn sample_lines() -> Vec<Vec<u8>> {
+    let mut lines: Vec<Vec<u8>> = common::event_files("")
+        .iter()
+        .map(|path| {
+            let value: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            serde_json::to_vec(&value).unwrap()
+        })
+        .collect();
+    if let Some(dir) = corpus_dir() {
+        lines.extend(corpus_lines(&dir));
+    }
+    lines
+}
+
+fn sample_values() -> Vec<Value> {
+    sample_lines()
         .iter()
         .map(|line| serde_json::from_slice(line).unwrap())
         .collect()
@@ -365,8 +371,7 @@ fn packagings(records: &[Value]) -> Vec<(&'static str, Vec<u8>, Vec<Value>)> {
 
 #[test]
 fn the_whole_corpus_in_every_shape() {
-    let Some(dir) = corpus_dir() else { return };
-    let records = corpus_values(&dir);
+    let records = sample_values();
     for (label, input, expected) in packagings(&records) {
         for (variant, collected) in [
             ("plain", fast(&input)),
@@ -388,9 +393,8 @@ fn the_whole_corpus_in_every_shape() {
 
 #[test]
 fn every_shape_through_every_reader() {
-    let Some(dir) = corpus_dir() else { return };
     // Every 8th record: all sources, few enough for 1-byte reads in a debug build.
-    let records: Vec<Value> = corpus_values(&dir).into_iter().step_by(8).collect();
+    let records: Vec<Value> = sample_values().into_iter().step_by(8).collect();
     for (label, input, expected) in packagings(&records) {
         assert_decodes_to(&input, &expected, label);
     }
@@ -810,8 +814,7 @@ fn mutate(rng: &mut Rng, line: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mutated_input_never_panics_and_matches_the_reference() {
-    let Some(dir) = corpus_dir() else { return };
-    let lines = corpus_lines(&dir);
+    let lines = sample_lines();
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     for round in 0..1500 {
         let mut input = Vec::new();
@@ -826,9 +829,12 @@ fn mutated_input_never_panics_and_matches_the_reference() {
         }
         let label = format!("round {round}");
         let ours = assert_agree(&input, &label);
-        let _ = fast_trickled(&input, 1);
-        let _ = fast(&gzip(&input));
-        assert!(ours.records.len() <= 4 + input.len());
+        let trickled = fast_trickled(&input, 1);
+        assert_eq!(ours.records, trickled.records, "{label}: 1-byte reads");
+        assert_eq!(ours.errors, trickled.errors, "{label}: 1-byte reads");
+        let gzipped = fast(&gzip(&input));
+        assert_eq!(ours.records, gzipped.records, "{label}: gzip");
+        assert_eq!(ours.errors, gzipped.errors, "{label}: gzip");
     }
     // Mutated containers and whole documents.
     for round in 0..300 {
@@ -841,8 +847,11 @@ fn mutated_input_never_panics_and_matches_the_reference() {
             _ => serde_json::to_vec(&lookup_events_page(&chunk, true)).unwrap(),
         };
         let mutated = mutate(&mut rng, &document);
-        assert_agree(&mutated, &format!("container round {round}"));
-        let _ = fast_trickled(&mutated, 1);
+        let label = format!("container round {round}");
+        let ours = assert_agree(&mutated, &label);
+        let trickled = fast_trickled(&mutated, 1);
+        assert_eq!(ours.records, trickled.records, "{label}: 1-byte reads");
+        assert_eq!(ours.errors, trickled.errors, "{label}: 1-byte reads");
     }
     // Pure noise, plain and behind a gzip header.
     for round in 0..300 {
@@ -850,15 +859,30 @@ fn mutated_input_never_panics_and_matches_the_reference() {
         if round % 2 == 0 {
             noise.splice(0..0, [0x1f, 0x8b]);
         }
-        let mut collected = Collected::default();
-        let _ = decode(&noise[..], &mut collected);
-        let _ = decode(
+        // Whatever the noise holds, how it arrives changes nothing, and the reference decoder
+        // (which reads it whole) agrees on whether it could be read at all.
+        let (mut whole, mut trickled) = (Collected::default(), Collected::default());
+        let read_whole = decode(&noise[..], &mut whole).map_err(|e| e.to_string());
+        let read_trickled = decode(
             Trickle {
                 data: &noise,
                 step: 3,
             },
-            &mut Collected::default(),
+            &mut trickled,
+        )
+        .map_err(|e| e.to_string());
+        assert_eq!(
+            read_whole.is_ok(),
+            read_trickled.is_ok(),
+            "noise round {round}"
         );
-        let _ = decode_reference(&noise[..], &mut Collected::default());
+        assert_eq!(whole.records, trickled.records, "noise round {round}");
+        assert_eq!(whole.errors, trickled.errors, "noise round {round}");
+        let read_reference = decode_reference(&noise[..], &mut Collected::default());
+        assert_eq!(
+            read_whole.is_ok(),
+            read_reference.is_ok(),
+            "noise round {round}"
+        );
     }
 }

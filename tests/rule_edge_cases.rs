@@ -1,7 +1,7 @@
 //! The rule's exact semantics on the edges a real account produces (and some an attacker could).
 
 use lambda_code_watch::rule::may_match;
-use lambda_code_watch::{PersonKind, QuietReason, Record, Verdict, evaluate, inspect_event};
+use lambda_code_watch::{Detector, PersonKind, QuietReason, Record, Verdict, evaluate};
 use serde_json::{Value, json};
 
 /// An IAM user's successful UpdateFunctionCode call, to be bent by each test.
@@ -279,11 +279,41 @@ fn wrong_json_types_count_as_absent_and_never_panic() {
         )),
         quiet(QuietReason::OtherApi)
     );
-    // A non-string error field is not a recorded failure.
-    assert!(matches!(
-        verdict(with(&["errorCode"], json!(403))),
-        Verdict::Alert(_)
-    ));
+    // Error fields are read as Panther reads them: any value Python counts as true is a failure,
+    // whatever its JSON type; zero, false and empty containers are not.
+    for failure in [
+        json!(403),
+        json!(0.5),
+        json!(true),
+        json!([1]),
+        json!({"code": "x"}),
+    ] {
+        for field in ["errorCode", "errorMessage"] {
+            assert_eq!(
+                verdict(with(&[field], failure.clone())),
+                quiet(QuietReason::FailedCall),
+                "{field}: {failure}"
+            );
+        }
+    }
+    for no_failure in [
+        json!(0),
+        json!(0.0),
+        json!(-0.0),
+        json!(false),
+        json!([]),
+        json!({}),
+    ] {
+        for field in ["errorCode", "errorMessage"] {
+            assert!(
+                matches!(
+                    verdict(with(&[field], no_failure.clone())),
+                    Verdict::Alert(_)
+                ),
+                "{field}: {no_failure}"
+            );
+        }
+    }
     // A user name of the wrong type falls back to the ARN.
     assert_eq!(
         alert_actor(with(&["userIdentity", "userName"], json!(7))).0,
@@ -296,12 +326,18 @@ fn wrong_json_types_count_as_absent_and_never_panic() {
         with(&["userAgent"], json!(12)),
         with(&["userIdentity", "sessionContext"], json!([])),
     ] {
-        let inspection = inspect_event(&serde_json::to_vec(&odd).unwrap()).unwrap();
-        assert!(inspection.alert.unwrap().to_json().starts_with('{'));
+        let outcome = Detector::default()
+            .assess_json(&serde_json::to_vec(&odd).unwrap())
+            .unwrap();
+        assert!(outcome.alert().unwrap().to_json().starts_with('{'));
     }
     assert!(Record::from_value(json!([1, 2])).is_err());
     assert!(Record::from_value(json!("text")).is_err());
-    assert!(inspect_event(b"{\"eventName\": ").is_err());
+    assert!(
+        Detector::default()
+            .assess_json(b"{\"eventName\": ")
+            .is_err()
+    );
 }
 
 #[test]
@@ -309,10 +345,13 @@ fn a_json_escaped_event_name_still_alerts_and_passes_the_prefilter() {
     let raw = br#"{"eventSource":"lambda.amazonaws.com","eventName":"\u0055pdateFunctionCode20150331v2",
                   "userIdentity":{"type":"IAMUser","userName":"eve"},"responseElements":{"functionName":"f"}}"#;
     assert!(may_match(raw));
-    assert!(matches!(
-        inspect_event(raw).unwrap().verdict,
-        Verdict::Alert(_)
-    ));
+    assert!(
+        Detector::default()
+            .assess_json(raw)
+            .unwrap()
+            .alert()
+            .is_some()
+    );
     let quiet_raw = br#"{"eventSource":"lambda.amazonaws.com","eventName":"GetFunction","userIdentity":{"type":"IAMUser"}}"#;
     assert!(!may_match(quiet_raw));
 }
@@ -329,15 +368,37 @@ fn actors_are_people_not_roles() {
                            "arn": "arn:aws:sts::123456789012:federated-user/dave",
                            "sessionContext": {"sessionIssuer": {"type": "IAMUser", "userName": "broker",
                                               "arn": "arn:aws:iam::123456789012:user/broker"}}});
+    // The name after ':' is whatever the caller passed to GetFederationToken: the person is the
+    // IAM user that issued the token, and the chosen name is kept only as the session name.
+    let person = match verdict(with(&["userIdentity"], federated.clone())) {
+        Verdict::Alert(person) => person,
+        other => panic!("expected an alert, got {other:?}"),
+    };
     assert_eq!(
-        alert_actor(with(&["userIdentity"], federated)),
-        ("dave".into(), PersonKind::FederatedUser)
+        (person.name.as_str(), person.kind),
+        ("broker", PersonKind::FederatedUser)
     );
+    assert_eq!(person.session_name.as_deref(), Some("dave"));
+    assert_eq!(
+        person.issuer.as_deref(),
+        Some("arn:aws:iam::123456789012:user/broker")
+    );
+    let mut issuer_arn_only = federated.clone();
+    issuer_arn_only["sessionContext"]["sessionIssuer"]
+        .as_object_mut()
+        .unwrap()
+        .remove("userName");
+    assert_eq!(
+        alert_actor(with(&["userIdentity"], issuer_arn_only)).0,
+        "broker",
+        "issuing user from its ARN"
+    );
+    // No issuer recorded: only the caller-chosen name is left, and it is shown labelled.
     let federated_arn_only =
         json!({"type": "FederatedUser", "arn": "arn:aws:sts::123456789012:federated-user/erin"});
     assert_eq!(
         alert_actor(with(&["userIdentity"], federated_arn_only)).0,
-        "erin"
+        "federated session \"erin\""
     );
     let mut sso_no_colon = sso(json!("AWSReservedSSO_Admin_0123"));
     sso_no_colon["principalId"] = json!("AROAEXAMPLE");
@@ -351,11 +412,13 @@ fn actors_are_people_not_roles() {
 #[test]
 fn the_function_name_comes_from_the_response_then_the_request() {
     let name = |record: Value| {
-        inspect_event(&serde_json::to_vec(&record).unwrap())
+        Detector::default()
+            .assess_json(&serde_json::to_vec(&record).unwrap())
             .unwrap()
-            .alert
+            .alert()
             .unwrap()
             .function_name
+            .clone()
     };
     assert_eq!(name(base()), "payments");
     let mut r = with(&["responseElements"], Value::Null);

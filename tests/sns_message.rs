@@ -6,7 +6,7 @@ use lambda_code_watch::sink::sns_message::{
     self, FALLBACK_SUBJECT, MAX_MESSAGE_ATTRIBUTES, MAX_PUBLISH_BYTES, MAX_SUBJECT_CHARS,
     SnsMessage, TopicArn,
 };
-use lambda_code_watch::{Alert, Record, inspect_record};
+use lambda_code_watch::{Alert, Detector, Record};
 use serde_json::{Value, json};
 
 fn record() -> Value {
@@ -30,9 +30,11 @@ fn record() -> Value {
 
 fn alert_for(record: Value) -> Alert {
     let record = Record::from_value(record).expect("test record is an object");
-    inspect_record(&record)
-        .alert
+    Detector::default()
+        .assess(&record)
+        .alert()
         .expect("test record is an IAM user's code update")
+        .clone()
 }
 
 fn with(mut base: Value, pointer: &str, value: Value) -> Value {

@@ -17,7 +17,7 @@
 
 mod common;
 
-use lambda_code_watch::{QuietReason, Verdict, inspect_event};
+use lambda_code_watch::{Detector, Outcome as Verdict, QuietReason};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -716,10 +716,11 @@ struct Case {
 /// calls): who the actor is, is the function's decision, not the pattern's.
 fn case(name: String, envelope: Value) -> Case {
     let bytes = serde_json::to_vec(&envelope).expect("an envelope serialises");
-    let inspection = inspect_event(&bytes)
+    let outcome = Detector::default()
+        .assess_json(&bytes)
         .unwrap_or_else(|e| panic!("{name}: the rule cannot read this envelope: {e}"));
-    let (must_deliver, because) = match inspection.verdict {
-        Verdict::Alert(person) => (true, format!("the rule alerts on it ({})", person.name)),
+    let (must_deliver, because) = match outcome {
+        Verdict::Alert(alert) => (true, format!("the rule alerts on it ({})", alert.actor)),
         Verdict::Quiet(QuietReason::OtherApi) => (
             false,
             "not a Lambda code update (quiet: other-api)".to_owned(),

@@ -1,4 +1,4 @@
-//! The Lambda glue (feature `lambda`): settings from the environment, one event in, one verdict and
+//! The Lambda function (package `lambda-code-watch-handler`): settings from the environment, one event in, one verdict and
 //! at most one delivered alert out, one structured log line per invocation.
 //!
 //! The function is subscribed to EventBridge's "AWS API Call via CloudTrail" events and also accepts a
@@ -10,19 +10,18 @@
 //! invocation (so Lambda's async retries and the on-failure destination keep the event); a quiet
 //! verdict or a delivered alert succeeds.
 //!
-//! This module does not decode CloudTrail records, decide, or render (the library does, exactly as
-//! for `scan`), and does not shape SNS messages (`sink::sns_message`).
+//! This package does not decode CloudTrail records, decide, or render (the library does, through the
+//! same envelope policy and the same `Detector` as `scan`), and does not shape SNS messages
+//! (`lambda_code_watch::sink::sns_message`); it publishes them (`sns.rs`).
 
 pub mod sns;
 
 use crate::sns::{SnsSink, load_sdk_config};
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use lambda_code_watch::alert::Alert;
 use lambda_code_watch::record::{DecodeError, Record};
-use lambda_code_watch::rule::{Verdict, evaluate};
 use lambda_code_watch::sink::sns_message::TopicArn;
 use lambda_code_watch::sink::stdout::StdoutSink;
 use lambda_code_watch::sink::{AlertSink, DeliveryError};
+use lambda_code_watch::{Detector, Outcome};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -150,42 +149,16 @@ impl From<InvocationError> for Diagnostic {
     }
 }
 
-/// The EventBridge envelope's identity, for the log line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Envelope {
-    id: Option<String>,
-    detail_type: Option<String>,
-}
-
-/// Finds the CloudTrail record in the payload.
+/// Handles one event: decode, assess, deliver the alert if there is one, log one line.
 ///
-/// The envelope is read with `aws_lambda_events`' `EventBridgeEvent`; the record inside is our own
-/// lenient model, because `aws_lambda_events`' CloudTrail `AWSAPICall` struct rejects real records
-/// (`sessionIssuer: {}`, null `requestParameters`, string booleans...). An envelope that the strict
-/// type refuses (say, an unusual `time`) is still unwrapped by [`Record::from_value`].
-fn decode(payload: Value) -> Result<(Record, Option<Envelope>), DecodeError> {
-    let looks_enveloped = payload
-        .as_object()
-        .is_some_and(|o| o.contains_key("detail-type") && o.contains_key("detail"));
-    if looks_enveloped && let Ok(event) = EventBridgeEvent::<Value>::deserialize(&payload) {
-        let envelope = Envelope {
-            id: event.id,
-            detail_type: Some(event.detail_type),
-        };
-        let record = Record::from_value(event.detail).map_err(|e| {
-            DecodeError::new(format!("in the EventBridge envelope's `detail`: {e}"))
-        })?;
-        return Ok((record, Some(envelope)));
-    }
-    Ok((Record::from_value(payload)?, None))
-}
-
-/// Handles one event: decode, apply the rule, deliver the alert if it fires, log one line.
+/// The payload is unwrapped by the library's one envelope policy ([`Record::unwrap`]) and assessed
+/// by the one path ([`Detector::assess`]) that `scan` also uses.
 pub async fn handle_event<S: AlertSink>(
+    detector: &Detector,
     sink: &S,
     payload: Value,
 ) -> Result<Summary, InvocationError> {
-    let (record, envelope) = match decode(payload) {
+    let (record, envelope) = match Record::unwrap(payload) {
         Ok(decoded) => decoded,
         Err(e) => {
             tracing::error!(
@@ -207,9 +180,9 @@ pub async fn handle_event<S: AlertSink>(
         message_id: None,
         truncated_bytes: 0,
     };
-    let person = match evaluate(&record) {
-        Verdict::Alert(person) => person,
-        Verdict::Quiet(reason) => {
+    let alert = match detector.assess(&record) {
+        Outcome::Alert(alert) => alert,
+        Outcome::Quiet(reason) => {
             summary.verdict = "quiet".into();
             summary.reason = Some(reason.as_str().into());
             tracing::info!(
@@ -225,10 +198,9 @@ pub async fn handle_event<S: AlertSink>(
             return Ok(summary);
         }
     };
-    let alert = &Alert::new(&record, &person);
     summary.verdict = "alert".into();
     summary.alert_title = Some(alert.title.clone());
-    match sink.deliver(alert).await {
+    match sink.deliver(&alert).await {
         Ok(receipt) => {
             summary.message_id = receipt.message_id;
             summary.truncated_bytes = receipt.truncated_bytes;
@@ -324,8 +296,9 @@ pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
 }
 
 async fn serve<S: AlertSink>(sink: &S) -> Result<(), lambda_runtime::Error> {
+    let detector = Detector::default();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handle_event(sink, event.payload)
+        handle_event(&detector, sink, event.payload)
     }))
     .await
 }
@@ -333,6 +306,7 @@ async fn serve<S: AlertSink>(sink: &S) -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_code_watch::Alert;
     use lambda_code_watch::sink::Receipt;
     use serde_json::json;
     use std::collections::HashMap;
@@ -387,7 +361,9 @@ mod tests {
     #[tokio::test]
     async fn alert_is_delivered_once_and_summarised() {
         let sink = FakeSink::default();
-        let summary = handle_event(&sink, iam_user_update()).await.unwrap();
+        let summary = handle_event(&Detector::default(), &sink, iam_user_update())
+            .await
+            .unwrap();
         assert_eq!(summary.verdict, "alert");
         assert_eq!(summary.message_id.as_deref(), Some("message-1"));
         assert_eq!(
@@ -407,10 +383,16 @@ mod tests {
     async fn envelope_and_bare_record_give_the_same_alert() {
         let bare = FakeSink::default();
         let wrapped = FakeSink::default();
-        handle_event(&bare, iam_user_update()).await.unwrap();
-        handle_event(&wrapped, in_envelope(iam_user_update()))
+        handle_event(&Detector::default(), &bare, iam_user_update())
             .await
             .unwrap();
+        handle_event(
+            &Detector::default(),
+            &wrapped,
+            in_envelope(iam_user_update()),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             bare.delivered.lock().unwrap()[0].to_json(),
             wrapped.delivered.lock().unwrap()[0].to_json()
@@ -418,11 +400,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn envelope_the_strict_type_refuses_is_still_read() {
+    async fn an_envelope_with_an_unusual_time_is_still_read() {
         let mut event = in_envelope(iam_user_update());
         event["time"] = json!("yesterday");
         let sink = FakeSink::default();
-        let summary = handle_event(&sink, event).await.unwrap();
+        let summary = handle_event(&Detector::default(), &sink, event)
+            .await
+            .unwrap();
         assert_eq!(summary.verdict, "alert");
         assert_eq!(sink.delivered.lock().unwrap().len(), 1);
     }
@@ -436,7 +420,9 @@ mod tests {
             fail: true,
             ..FakeSink::default()
         };
-        let summary = handle_event(&sink, in_envelope(record)).await.unwrap();
+        let summary = handle_event(&Detector::default(), &sink, in_envelope(record))
+            .await
+            .unwrap();
         assert_eq!(summary.verdict, "quiet");
         assert_eq!(summary.reason.as_deref(), Some("not-a-person"));
         assert!(summary.message_id.is_none());
@@ -446,7 +432,9 @@ mod tests {
     async fn other_api_is_quiet() {
         let mut record = iam_user_update();
         record["eventName"] = json!("DeleteFunction20150331");
-        let summary = handle_event(&FakeSink::default(), record).await.unwrap();
+        let summary = handle_event(&Detector::default(), &FakeSink::default(), record)
+            .await
+            .unwrap();
         assert_eq!(summary.reason.as_deref(), Some("other-api"));
     }
 
@@ -456,7 +444,9 @@ mod tests {
             fail: true,
             ..FakeSink::default()
         };
-        let error = handle_event(&sink, iam_user_update()).await.unwrap_err();
+        let error = handle_event(&Detector::default(), &sink, iam_user_update())
+            .await
+            .unwrap_err();
         assert_eq!(error.error_type(), "AlertNotDelivered");
         assert!(error.to_string().contains("fake-topic"), "{error}");
         let diagnostic = Diagnostic::from(error);
@@ -466,18 +456,20 @@ mod tests {
     #[tokio::test]
     async fn undecodable_events_fail_and_say_why() {
         for payload in [json!("a string"), json!([1, 2]), json!(null)] {
-            let error = handle_event(&FakeSink::default(), payload.clone())
+            let error = handle_event(&Detector::default(), &FakeSink::default(), payload.clone())
                 .await
                 .unwrap_err();
             assert_eq!(error.error_type(), "UndecodableEvent", "{payload}");
             assert!(error.to_string().contains("JSON object"), "{error}");
         }
+        // The one envelope policy: a `detail` that is not an object makes no envelope, so this is a
+        // record (with no Lambda API in it), exactly as `scan` reads it.
         let envelope =
             json!({"detail-type": CLOUDTRAIL_DETAIL_TYPE, "source": "aws.lambda", "detail": 42});
-        let error = handle_event(&FakeSink::default(), envelope)
+        let summary = handle_event(&Detector::default(), &FakeSink::default(), envelope)
             .await
-            .unwrap_err();
-        assert!(error.to_string().contains("detail"), "{error}");
+            .unwrap();
+        assert_eq!(summary.reason.as_deref(), Some("other-api"));
     }
 
     #[test]

@@ -63,10 +63,6 @@ impl SnsSink {
         SnsSink { client, topic }
     }
 
-    pub fn topic(&self) -> &TopicArn {
-        &self.topic
-    }
-
     fn failure(&self, reason: impl Into<String>) -> DeliveryError {
         DeliveryError::new(self.topic.as_str(), reason)
     }

@@ -1,5 +1,6 @@
 //! The `lambda-code-watch` command: runs the detection over CloudTrail files (backtesting, hunting).
 
+use lambda_code_watch::Detector;
 use lambda_code_watch::scan::{self, Format, Options, Summary};
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -29,8 +30,6 @@ Options:
   --explain           also print every record's verdict and why on stderr (parses every
                       record, one input at a time)
   -j, --jobs N        inputs scanned at once (default: number of CPUs)
-  --no-fast-path      parse every record with the simple reference decoder instead of the
-                      streaming decoder and literal prefilter (same verdicts; for checking)
   -h, --help          this help
 
 Output:
@@ -103,7 +102,6 @@ fn parse_scan_args(args: &[OsString]) -> Result<Option<(Options, Vec<PathBuf>)>,
             "--" => only_paths = true,
             "-h" | "--help" => return Ok(None),
             "--explain" => options.explain = true,
-            "--no-fast-path" => options.fast_path = false,
             "--format" => {
                 options.format = match value("--format")?.as_str() {
                     "json" => Format::Json,
@@ -131,7 +129,7 @@ fn run_scan(options: &Options, paths: &[PathBuf]) -> ExitCode {
     let mut err = stderr.lock();
     let mut summary = Summary::default();
     let result = scan::collect_inputs(paths, &mut summary, &mut err).and_then(|inputs| {
-        let scanned = scan::scan(&inputs, options, &mut out, &mut err)?;
+        let scanned = scan::scan(&inputs, &Detector::default(), options, &mut out, &mut err)?;
         out.flush()?;
         Ok(scanned)
     });

@@ -37,15 +37,18 @@
 //! Strings are checked for valid UTF-8, escapes and control characters like `serde_json`
 //! does, so a record handed out parses.
 
+mod buffer;
 mod gzip;
+mod recovery;
 mod reference;
 mod skim;
 mod stream;
 
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 
 /// Largest record [`decode`] keeps whole; a larger value is reported as an error and skipped.
-pub const MAX_RECORD_BYTES: usize = stream::MAX_RECORD;
+pub const MAX_RECORD_BYTES: usize = buffer::MAX_RECORD;
 
 /// Receives what decoding finds, in input order.
 pub trait RecordVisitor {
@@ -53,13 +56,16 @@ pub trait RecordVisitor {
     /// (the consumer tells them apart). `json` is the exact bytes of that object (for
     /// lookup-events input: the unescaped `CloudTrailEvent` string). `line` is the 1-based line
     /// of the (decompressed) input where the object starts.
-    fn record(&mut self, json: &[u8], line: u64);
+    ///
+    /// [`ControlFlow::Break`] stops decoding: nothing more is read or reported.
+    fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()>;
 
     /// A part of the input that is not valid JSON or not one of the shapes above. `reason` says
     /// what was wrong (e.g. "expected ',' or '}' after an object member, found 'x' at column
     /// 17", "a JSON number is not a CloudTrail record"). Decoding goes on after it wherever it
     /// can.
-    fn error(&mut self, line: u64, reason: &str);
+    /// [`ControlFlow::Break`] stops decoding.
+    fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()>;
 }
 
 /// Fast streaming decoder with bounded memory. `Err` only for I/O errors, including corrupt or

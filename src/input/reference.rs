@@ -8,19 +8,25 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 
 use flate2::read::MultiGzDecoder;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::RecordVisitor;
+use super::buffer::BOM;
 use super::skim::ContainerKind;
-use super::stream::{BOM, GZIP_MAGIC};
+use super::stream::GZIP_MAGIC;
 
 pub(super) fn decode_reference<R: Read, V: RecordVisitor>(
     mut reader: R,
     visitor: &mut V,
 ) -> io::Result<()> {
+    let visitor = &mut Stopping {
+        visitor,
+        stopped: false,
+    };
     let mut raw = Vec::new();
     reader.read_to_end(&mut raw)?;
     let data = if raw.starts_with(&GZIP_MAGIC) {
@@ -45,7 +51,7 @@ pub(super) fn decode_reference<R: Read, V: RecordVisitor>(
         while text.get(at).is_some_and(|byte| b" \t\r\n".contains(byte)) {
             at += 1;
         }
-        if at >= text.len() {
+        if at >= text.len() || visitor.stopped {
             return Ok(());
         }
         let mut sink = Sink {
@@ -77,7 +83,7 @@ fn recover<V: RecordVisitor>(
     visitor: &mut V,
 ) -> Option<usize> {
     if error.classify() == serde_json::error::Category::Eof {
-        visitor.error(
+        let _ = visitor.error(
             lines.last_token_line_before(text, text.len()),
             &error.to_string(),
         );
@@ -96,16 +102,39 @@ fn recover<V: RecordVisitor>(
         .min(text.len());
     let at_line_start = at == 0 || text[at - 1] == b'\n';
     if at_line_start && matches!(text.get(at), Some(b'{' | b'[')) {
-        visitor.error(lines.last_token_line_before(text, at), &error.to_string());
+        let _ = visitor.error(lines.last_token_line_before(text, at), &error.to_string());
         return Some(at);
     }
-    visitor.error(lines.line_of(at), &error.to_string());
+    let _ = visitor.error(lines.line_of(at), &error.to_string());
     let mut next = at;
     loop {
         next += memchr::memchr(b'\n', &text[next..])? + 1;
         if matches!(text.get(next), Some(b'{' | b'[')) {
             return Some(next);
         }
+    }
+}
+
+/// Passes records and errors on until the visitor says stop, then swallows the rest (decoding
+/// also stops at the next document).
+struct Stopping<'v, V> {
+    visitor: &'v mut V,
+    stopped: bool,
+}
+
+impl<V: RecordVisitor> RecordVisitor for Stopping<'_, V> {
+    fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()> {
+        if !self.stopped {
+            self.stopped = self.visitor.record(json, line).is_break();
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()> {
+        if !self.stopped {
+            self.stopped = self.visitor.error(line, reason).is_break();
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -154,12 +183,12 @@ struct Sink<'v, V> {
 impl<V: RecordVisitor> Sink<'_, V> {
     fn record(&mut self, record: &Value) {
         if let Ok(bytes) = serde_json::to_vec(record) {
-            self.visitor.record(&bytes, self.line);
+            let _ = self.visitor.record(&bytes, self.line);
         }
     }
 
     fn error(&mut self, reason: &str) {
-        self.visitor.error(self.line, reason);
+        let _ = self.visitor.error(self.line, reason);
     }
 
     fn lookup_event(&mut self, entry: &Value) {
@@ -173,7 +202,9 @@ impl<V: RecordVisitor> Sink<'_, V> {
         match entry.get("CloudTrailEvent") {
             None => self.error("lookup-events entry has no \"CloudTrailEvent\" member"),
             Some(Value::String(content)) => match serde_json::from_str::<Value>(content) {
-                Ok(Value::Object(_)) => self.visitor.record(content.as_bytes(), self.line),
+                Ok(Value::Object(_)) => {
+                    let _ = self.visitor.record(content.as_bytes(), self.line);
+                }
                 Ok(other) => self.error(&format!(
                     "\"CloudTrailEvent\" does not hold a JSON object: it holds {}",
                     kind_of(&other)
