@@ -11,6 +11,7 @@
 //! - [`alert`]: the alert document (JSON for machines, text for people) with the rule's metadata.
 //! - [`scan`]: runs the rule over files and directories, in parallel, for the `scan` command.
 //! - [`sink`]: where alerts go: SNS (message shaping and publishing) or stdout.
+//! - [`sql`]: the rule as a SQL query for Athena, CloudTrail Lake and Security Lake, pure.
 //! - `handler` (feature `lambda`): the Lambda glue, EventBridge event in, SNS alert out.
 //!
 //! The CLI (`src/bin/lambda-code-watch.rs`) and the Lambda (`src/bin/lambda-code-watch-handler.rs`) are
@@ -22,6 +23,7 @@ pub mod record;
 pub mod rule;
 pub mod scan;
 pub mod sink;
+pub mod sql;
 
 #[cfg(feature = "lambda")]
 pub mod handler;
