@@ -15,6 +15,7 @@
 //!   [`alert::printable`], the escaping of record text for people.
 //! - [`scan`]: runs the detector over files and directories, in parallel, for the `scan` command.
 //! - [`sink`]: where alerts go: the trait, SNS message shaping (pure), stdout.
+//! - [`sql`]: the rule as a SQL query for Athena, CloudTrail Lake and Security Lake, pure.
 //!
 //! The CLI (`src/bin/lambda-code-watch.rs`) is a thin main over this library; the Lambda function is
 //! its own package (`handler/`), so `scan` builds without the AWS SDK while both apply exactly the
@@ -27,6 +28,7 @@ pub mod record;
 pub mod rule;
 pub mod scan;
 pub mod sink;
+pub mod sql;
 
 pub use alert::Alert;
 pub use detector::{Detector, Outcome};
