@@ -212,7 +212,10 @@ fn record_text_cannot_forge_a_line_in_explain_or_error_output() {
         err.lines().all(|l| !l.starts_with("<stdin>:9:")),
         "a forged line got through:\n{err}"
     );
-    assert!(err.contains(r"trail.json\n<stdin>:9: alert: forged:1: "), "{err}");
+    assert!(
+        err.contains(r"trail.json\n<stdin>:9: alert: forged:1: "),
+        "{err}"
+    );
 }
 
 /// Peak resident memory of the children this process waited for, in KiB (Linux: `ru_maxrss`).
@@ -220,7 +223,10 @@ fn children_peak_rss_kib() -> i64 {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a complete `rusage` into the pointer it is given.
     let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()), 0);
+        assert_eq!(
+            libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()),
+            0
+        );
         usage.assume_init()
     };
     usage.ru_maxrss

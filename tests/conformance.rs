@@ -22,8 +22,10 @@ use std::process::Command;
 /// The project's answer for one event (bytes of a record or an envelope): the alert title, or `None`
 /// when it stays quiet. The only place the test asks the project anything.
 fn project_title(event: &[u8]) -> Result<Option<String>, String> {
-    let inspection = lambda_code_watch::inspect_event(event).map_err(|e| e.to_string())?;
-    Ok(inspection.alert.map(|alert| alert.title))
+    let outcome = lambda_code_watch::Detector::default()
+        .assess_json(event)
+        .map_err(|e| e.to_string())?;
+    Ok(outcome.alert().map(|alert| alert.title.clone()))
 }
 
 const RULE_ID: &str = "AWS.Lambda.UpdateFunctionCode";
@@ -541,15 +543,15 @@ fn our_actor(r: &Value) -> String {
                 .or_else(|| non_empty(r, ISSUER_ARN).and_then(arn_last_segment));
             return match issuer {
                 Some(issuer) => issuer.to_owned(),
-                None => {
-                    let session = principal
-                        .and_then(|p| p.split_once(':'))
-                        .map(|(_, name)| name)
-                        .filter(|n| !n.is_empty())
-                        .or_else(arn)
-                        .unwrap_or("<unknown>");
-                    format!("federated session \"{session}\"")
-                }
+                None => match principal
+                    .and_then(|p| p.split_once(':'))
+                    .map(|(_, name)| name)
+                    .filter(|n| !n.is_empty())
+                    .or_else(arn)
+                {
+                    Some(session) => format!("federated session \"{session}\""),
+                    None => "federated session <unknown>".to_owned(),
+                },
             };
         }
         _ => principal
