@@ -444,7 +444,8 @@ fn empty_and_blank_inputs_hold_no_records() {
             let theirs = reference(&bytes);
             assert_eq!(ours.errors.len(), theirs.errors.len(), "{input:?}");
         }
-        assert!(fast(input).errors.is_empty() || input == b"[{\"Records\":[]},[]\n]");
+        let nested_array = input == b"[{\"Records\":[]},[]\n]";
+        assert_eq!(fast(input).errors.is_empty(), !nested_array, "{input:?}");
     }
     let nested = fast(b"[{\"Records\":[]},[]\n]");
     assert_eq!(nested.errors.len(), 1, "{:?}", nested.errors);

@@ -21,7 +21,7 @@ use lambda_code_watch::{Detector, Outcome as Verdict, QuietReason};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -40,23 +40,7 @@ fn template_path() -> PathBuf {
     repo().join("template.yaml")
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
-/// Something a test needs is absent: a failure under CI, otherwise a loud skip.
-fn missing(what: &str) {
-    if in_ci() {
-        panic!("{what}; with CI=true a missing tool is a failure, not a skip");
-    }
-    // Straight to stderr: the test harness swallows `eprintln!` of tests that pass, and a skip
-    // must not look like a pass.
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED: {what}. Run scripts/test (it installs the tools into .venv) or put \
-         .venv/bin on PATH. ***\n"
-    );
-}
+use common::unavailable as missing;
 
 fn is_executable(path: &Path) -> bool {
     path.metadata()

@@ -28,8 +28,23 @@ pub fn event_files(sub: &str) -> Vec<PathBuf> {
     files
 }
 
-/// The shared CloudTrail corpus: `$LCW_CORPUS_DIR`, else `../shared/corpus` beside the repo.
-/// `None` (after saying so loudly) when it is missing outside CI; a failure when it is missing in CI.
+/// The one skip policy of the tests, for a prerequisite (a tool, the corpus) that is missing:
+/// with `CI=true` (which `.ci/run` sets) the test fails; elsewhere it says loudly that it did not
+/// run, straight to the process's stderr (`cargo test` would hide an `eprintln!` of a passing
+/// test), and the caller returns.
+pub fn unavailable(what: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what}; with CI=true a missing prerequisite fails the test");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED ***: {what}. Run scripts/test (it installs the tools into .venv); the corpus \
+         is read from ../shared/corpus or $LCW_CORPUS_DIR.\n"
+    );
+}
+
+/// The shared CloudTrail corpus: `$LCW_CORPUS_DIR`, else `../shared/corpus` beside the repo;
+/// `None` when it is missing (see [`unavailable`]).
 pub fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("LCW_CORPUS_DIR")
         .map(PathBuf::from)
@@ -37,18 +52,10 @@ pub fn corpus_dir() -> Option<PathBuf> {
     if dir.join("real").is_dir() {
         return Some(dir);
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "the CloudTrail corpus is missing at {} (set LCW_CORPUS_DIR); CI must have it",
-            dir.display()
-        );
-    }
-    // Straight to the process's stderr: `cargo test` would hide an `eprintln!` of a passing test.
-    let _ = writeln!(
-        std::io::stderr(),
-        "*** SKIPPED ***: CloudTrail corpus not found at {} (set LCW_CORPUS_DIR to run this test)",
+    unavailable(&format!(
+        "the CloudTrail corpus is missing at {}",
         dir.display()
-    );
+    ));
     None
 }
 
