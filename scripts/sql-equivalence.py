@@ -11,7 +11,7 @@ envelope (the record is its `detail`), a CloudTrail log file `{"Records": [...]}
 output `{"Events": [{"CloudTrailEvent": "..."}]}`, or a JSON array of these; gzip or not (found by
 the magic bytes). Anything else is an error: the script stops rather than compare less than it read.
 
-The SQL comes from `CMD DIALECT --table NAME` (default `cargo run --quiet --example print_sql --`,
+The SQL comes from `CMD --dialect DIALECT --table NAME` (default `cargo run --quiet -- sql`,
 run in the repository), so what is tested is what `lambda_code_watch::sql::render` writes.
 
 Output (stdout): {"records": N, "dialects": {DIALECT: {"table": ..., "rows_loaded": N,
@@ -505,7 +505,7 @@ def load_table(con, table, columns, rows, workdir):
 
 
 def print_sql(command, dialect, table):
-    argv = command + [dialect, "--table", table]
+    argv = command + ["--dialect", dialect, "--table", table]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         raise InputError(f"{shlex.join(argv)} failed ({done.returncode}):\n{done.stderr}")
@@ -555,8 +555,8 @@ def main():
     parser.add_argument("paths", nargs="+", metavar="PATH")
     parser.add_argument(
         "--print-sql",
-        default="cargo run --quiet --example print_sql --",
-        help="command printing a dialect's SQL (given DIALECT --table NAME)",
+        default="cargo run --quiet -- sql",
+        help="command printing a dialect's SQL (given --dialect DIALECT --table NAME)",
     )
     parser.add_argument("--dialect", action="append", choices=sorted(TABLES), help="default: all")
     args = parser.parse_args()

@@ -304,12 +304,21 @@ fn usage_errors_exit_2_and_help_exits_0() {
         &["frobnicate"],
         &[],
         &["scan", "-j", "0"],
+        &["sql"],
+        &["sql", "--dialect", "mysql"],
+        &["sql", "--dialect", "athena", "--table", "x; DROP TABLE y"],
     ] {
         let output = cli(args, b"");
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(stderr(&output).contains("lambda-code-watch: "), "{args:?}");
     }
-    for args in [&["--help"][..], &["scan", "--help"]] {
+    let output = cli(&["--help"], b"");
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8(output.stdout).unwrap();
+    for needle in ["scan", "sql", "UpdateFunctionCode"] {
+        assert!(help.contains(needle), "help lacks {needle}");
+    }
+    for args in [&["scan", "--help"][..], &["help", "scan"]] {
         let output = cli(args, b"");
         assert_eq!(output.status.code(), Some(0));
         let help = String::from_utf8(output.stdout).unwrap();
@@ -320,10 +329,52 @@ fn usage_errors_exit_2_and_help_exits_0() {
             "stdin",
             "gzip",
             "lookup-events",
+            "Examples:",
         ] {
-            assert!(help.contains(needle), "help lacks {needle}");
+            assert!(help.contains(needle), "{args:?} help lacks {needle}");
         }
     }
+}
+
+#[test]
+fn sql_prints_the_rule_for_each_dialect() {
+    for (dialect, needle) in [
+        (
+            "athena",
+            "useridentity.sessioncontext.sessionissuer.username",
+        ),
+        (
+            "cloudtrail-lake",
+            "userIdentity.sessionContext.sessionIssuer.userName",
+        ),
+        ("security-lake", "api.operation"),
+    ] {
+        let output = cli(&["sql", "--dialect", dialect], b"");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{dialect}: {}",
+            stderr(&output)
+        );
+        let query = String::from_utf8(output.stdout).unwrap();
+        assert!(query.contains(needle), "{dialect}: {query}");
+        assert!(query.contains("UpdateFunctionCode"), "{dialect}: {query}");
+    }
+    let output = cli(
+        &[
+            "sql",
+            "--dialect",
+            "athena",
+            "--table",
+            "security.trail_logs",
+        ],
+        b"",
+    );
+    assert!(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("security.trail_logs")
+    );
 }
 
 #[test]

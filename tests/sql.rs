@@ -1,7 +1,7 @@
 //! The rule as SQL returns exactly the records the rule alerts on, in every dialect.
 //!
 //! `scripts/sql-equivalence.py` loads records into DuckDB tables built like the real Athena,
-//! CloudTrail Lake and Security Lake tables, runs the SQL that `examples/print_sql.rs` prints
+//! CloudTrail Lake and Security Lake tables, runs the SQL that `lambda-code-watch sql` prints
 //! (`lambda_code_watch::sql::render`), and reports the rows each query returns. Here the same files
 //! are decoded with `lambda_code_watch::input::decode` and judged by `rule::evaluate`, record by
 //! record, and the two must agree: same number of records loaded, same alerts, compared as
@@ -35,7 +35,6 @@ const DIALECTS: [&str; 3] = ["athena", "cloudtrail-lake", "security-lake"];
 
 struct Tools {
     python: PathBuf,
-    print_sql: PathBuf,
     gen_corpus: PathBuf,
 }
 
@@ -58,11 +57,9 @@ fn tools() -> Option<&'static Tools> {
                 missing("the Python module duckdb is missing from .venv");
                 return None;
             }
-            let (print_sql, gen_corpus) = build_examples();
             Some(Tools {
                 python,
-                print_sql,
-                gen_corpus,
+                gen_corpus: build_gen_corpus(),
             })
         })
         .as_ref()
@@ -72,9 +69,9 @@ fn missing(what: &str) {
     common::unavailable(&format!("SQL equivalence not checked: {what}"));
 }
 
-/// Builds `print_sql` and `gen_corpus` (with the profile of this test) and returns their paths, as
-/// cargo reports them.
-fn build_examples() -> (PathBuf, PathBuf) {
+/// Builds the `gen_corpus` example (with the profile of this test) and returns its path, as cargo
+/// reports it.
+fn build_gen_corpus() -> PathBuf {
     // target/[<triple>/]<profile>/deps/sql-<hash>
     let exe = std::env::current_exe().unwrap();
     let release = exe
@@ -89,8 +86,6 @@ fn build_examples() -> (PathBuf, PathBuf) {
         "--quiet",
         "--message-format=json",
         "--example",
-        "print_sql",
-        "--example",
         "gen_corpus",
     ]);
     if release {
@@ -99,7 +94,7 @@ fn build_examples() -> (PathBuf, PathBuf) {
     let output = command.output().expect("cargo runs");
     assert!(
         output.status.success(),
-        "cargo build --example print_sql --example gen_corpus:\n{}",
+        "cargo build --example gen_corpus:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let executable = |name: &str| -> PathBuf {
@@ -111,7 +106,7 @@ fn build_examples() -> (PathBuf, PathBuf) {
             .find_map(|message| message["executable"].as_str().map(PathBuf::from))
             .unwrap_or_else(|| panic!("cargo did not report the {name} executable"))
     };
-    (executable("print_sql"), executable("gen_corpus"))
+    executable("gen_corpus")
 }
 
 // ------------------------------------------------------------------------------------ both sides
@@ -130,7 +125,7 @@ fn run_sql(tools: &Tools, paths: &[&Path]) -> (usize, BTreeMap<String, DialectRe
     let output = Command::new(&tools.python)
         .arg(repo_dir().join("scripts/sql-equivalence.py"))
         .arg("--print-sql")
-        .arg(&tools.print_sql)
+        .arg(format!("{} sql", env!("CARGO_BIN_EXE_lambda-code-watch")))
         .args(paths)
         .current_dir(repo_dir())
         .output()

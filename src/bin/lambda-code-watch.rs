@@ -1,37 +1,60 @@
-//! The `lambda-code-watch` command: runs the detection over CloudTrail files (backtesting, hunting).
+//! The `lambda-code-watch` command: runs the detection over CloudTrail files (backtesting, hunting)
+//! and prints it as SQL for AWS's own query engines. Argument parsing is clap's; everything else is
+//! the library's.
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use lambda_code_watch::Detector;
 use lambda_code_watch::scan::{self, Format, Options, Summary};
-use std::ffi::OsString;
+use lambda_code_watch::sql::{self, Dialect, RuleSql, TableName};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-lambda-code-watch: alert when a person changes the code of an AWS Lambda function.
+const ABOUT: &str = "Alert when a person changes the code of an AWS Lambda function.";
 
-Usage:
-  lambda-code-watch scan [OPTIONS] [PATH ...]
-  lambda-code-watch --help | --version
+const LONG_ABOUT: &str = "\
+Alert when a person changes the code of an AWS Lambda function.
 
 Runs the rule AWS.Lambda.UpdateFunctionCode (\"Lambda Code Updated by User\") over CloudTrail
 records and prints an alert for every successful UpdateFunctionCode* call made by an IAM user,
-a federated user or an IAM Identity Center (AWSReservedSSO_) user.
+a federated user or an IAM Identity Center (AWSReservedSSO_) user.";
+
+#[derive(Parser)]
+#[command(
+    name = "lambda-code-watch",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = "Run 'lambda-code-watch help <COMMAND>' for a command's options and examples."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the rule over CloudTrail files, directories or stdin and print the alerts
+    #[command(
+        long_about = SCAN_ABOUT,
+        after_help = SCAN_AFTER_HELP,
+    )]
+    Scan(ScanArgs),
+    /// Print the rule as a SQL query for Athena, CloudTrail Lake or Security Lake
+    #[command(after_help = SQL_AFTER_HELP)]
+    Sql(SqlArgs),
+}
+
+const SCAN_ABOUT: &str = "\
+Run the rule over CloudTrail records and print an alert for each code update made by a person.
 
 PATH is a file or a directory (read recursively, in name order); none, or '-', reads stdin.
 Each input may hold, in any mix: single CloudTrail records, EventBridge envelopes (record under
 \"detail\"), CloudTrail log files ({\"Records\": [...]}), `aws cloudtrail lookup-events` output
 ({\"Events\": [{\"CloudTrailEvent\": \"...\"}]}), JSON arrays of these, one per line (NDJSON) or
-pretty-printed one after another; gzip-compressed or not (detected from the content).
+pretty-printed one after another; gzip-compressed or not (detected from the content).";
 
-Options:
-  --format json|text  json (default): one alert document per line, exactly what the Lambda
-                      publishes to SNS; text: the human rendering with the runbook
-  --explain           also print every record's verdict and why on stderr (parses every
-                      record, one input at a time)
-  -j, --jobs N        inputs scanned at once (default: number of CPUs)
-  -h, --help          this help
-
+const SCAN_AFTER_HELP: &str = "\
 Output:
   stdout  the alerts, in input order
   stderr  every unreadable part of the input as 'path:line: reason', then a summary with the
@@ -41,95 +64,120 @@ Exit status:
   0  all input was read (whether or not there were alerts)
   1  some input could not be read or parsed (everything else was still scanned)
   2  usage error
-";
+
+Examples:
+  lambda-code-watch scan events/
+  lambda-code-watch scan --format text ~/cloudtrail/AWSLogs/111122223333/CloudTrail/
+  aws cloudtrail lookup-events --lookup-attributes \\
+      AttributeKey=EventSource,AttributeValue=lambda.amazonaws.com | lambda-code-watch scan";
+
+const SQL_AFTER_HELP: &str = "\
+Examples:
+  lambda-code-watch sql --dialect athena --table cloudtrail_logs
+  lambda-code-watch sql --dialect cloudtrail-lake --table <event-data-store-id>
+  lambda-code-watch sql --dialect security-lake";
+
+#[derive(Args)]
+struct ScanArgs {
+    /// Output format: json (one alert document per line, exactly what the Lambda publishes to
+    /// SNS) or text (the human rendering with the runbook)
+    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+    format: FormatArg,
+    /// Also print every record's verdict and why on stderr (parses every record, one input at a
+    /// time)
+    #[arg(long)]
+    explain: bool,
+    /// Inputs scanned at once [default: number of CPUs]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// Files or directories to read; none, or '-', reads stdin
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Json,
+    Text,
+}
+
+#[derive(Args)]
+struct SqlArgs {
+    /// The engine the query is for
+    #[arg(long, value_enum)]
+    dialect: DialectArg,
+    /// The table to read (for CloudTrail Lake: the event data store id) [default: the dialect's
+    /// usual table name]
+    #[arg(long, value_name = "NAME")]
+    table: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DialectArg {
+    /// Amazon Athena over the trail's S3 logs (the CloudTrail table AWS documents)
+    Athena,
+    /// A CloudTrail Lake event data store
+    CloudtrailLake,
+    /// Amazon Security Lake's OCSF CloudTrail table (through Athena)
+    SecurityLake,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    match args.first().and_then(|a| a.to_str()) {
-        Some("scan") => match parse_scan_args(&args[1..]) {
-            Ok(Some((options, paths))) => run_scan(&options, &paths),
-            Ok(None) => print_usage(),
-            Err(message) => usage_error(&message),
-        },
-        Some("-h" | "--help" | "help") => print_usage(),
-        Some("-V" | "--version") => {
-            println!("lambda-code-watch {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            if e.use_stderr() {
+                eprint!("lambda-code-watch: {e}");
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(code);
         }
-        Some(other) => usage_error(&format!("unknown command '{other}'")),
-        None if args.is_empty() => usage_error("missing command"),
-        None => usage_error("arguments must be valid UTF-8"),
+    };
+    match cli.command {
+        Command::Scan(args) => run_scan(args),
+        Command::Sql(args) => run_sql(args),
     }
 }
 
-fn print_usage() -> ExitCode {
-    print!("{USAGE}");
+fn run_sql(args: SqlArgs) -> ExitCode {
+    let dialect = match args.dialect {
+        DialectArg::Athena => Dialect::Athena,
+        DialectArg::CloudtrailLake => Dialect::CloudTrailLake,
+        DialectArg::SecurityLake => Dialect::SecurityLake,
+    };
+    let table = match args.table.as_deref().map(TableName::parse).transpose() {
+        Ok(table) => table,
+        Err(e) => {
+            eprintln!("lambda-code-watch: --table: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", sql::render(dialect, &RuleSql { table }));
     ExitCode::SUCCESS
 }
 
-fn usage_error(message: &str) -> ExitCode {
-    eprintln!("lambda-code-watch: {message}\nTry 'lambda-code-watch --help'.");
-    ExitCode::from(2)
-}
-
-/// `Ok(None)` means help was asked for.
-fn parse_scan_args(args: &[OsString]) -> Result<Option<(Options, Vec<PathBuf>)>, String> {
-    let mut options = Options::default();
-    let mut paths = Vec::new();
-    let mut args = args.iter();
-    let mut only_paths = false;
-    while let Some(arg) = args.next() {
-        let text = arg.to_str().unwrap_or("");
-        if only_paths || !text.starts_with('-') || text == "-" {
-            paths.push(PathBuf::from(arg));
-            continue;
-        }
-        let (flag, inline_value) = match text.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
-            _ => (text, None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            match inline_value.clone() {
-                Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .and_then(|v| v.to_str())
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("{name} needs a value")),
-            }
-        };
-        match flag {
-            "--" => only_paths = true,
-            "-h" | "--help" => return Ok(None),
-            "--explain" => options.explain = true,
-            "--format" => {
-                options.format = match value("--format")?.as_str() {
-                    "json" => Format::Json,
-                    "text" => Format::Text,
-                    other => return Err(format!("--format must be json or text, not '{other}'")),
-                }
-            }
-            "-j" | "--jobs" => {
-                let v = value("--jobs")?;
-                options.jobs = match v.parse::<usize>() {
-                    Ok(n) if n > 0 => n,
-                    _ => return Err(format!("--jobs needs a positive number, not '{v}'")),
-                }
-            }
-            other => return Err(format!("unknown option '{other}' for scan")),
-        }
+fn run_scan(args: ScanArgs) -> ExitCode {
+    let mut options = Options {
+        format: match args.format {
+            FormatArg::Json => Format::Json,
+            FormatArg::Text => Format::Text,
+        },
+        explain: args.explain,
+        ..Options::default()
+    };
+    if let Some(jobs) = args.jobs {
+        options.jobs = usize::from(jobs);
     }
-    Ok(Some((options, paths)))
-}
-
-fn run_scan(options: &Options, paths: &[PathBuf]) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let stderr = io::stderr();
     let mut err = stderr.lock();
     let mut summary = Summary::default();
-    let result = scan::collect_inputs(paths, &mut summary, &mut err).and_then(|inputs| {
-        let scanned = scan::scan(&inputs, &Detector::default(), options, &mut out, &mut err)?;
+    let detector = Detector::default();
+    let result = scan::collect_inputs(&args.paths, &mut summary, &mut err).and_then(|inputs| {
+        let scanned = scan::scan(&inputs, &detector, &options, &mut out, &mut err)?;
         out.flush()?;
         Ok(scanned)
     });
