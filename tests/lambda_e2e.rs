@@ -6,7 +6,9 @@
 //!   Subject and filterable attributes; a quiet event puts none;
 //! - SNS failing (500, throttling, hang-ups, stalls, refused connections): the invocation fails, never
 //!   succeeds silently; a transient failure still delivers the alert exactly once;
-//! - no topic: the alert is written to stdout; a bad topic setting stops the start.
+//! - a topic in another region than the function's: published there;
+//! - `ALERT_STDOUT=1`: the alert is written to stdout; a bad topic setting stops the start;
+//! - the canary's own code change: quiet (`canary`), one `CanaryHeartbeat` metric line, no alert.
 //!
 //! Needs moto_server, cargo-lambda and python3 with boto3 (scripts/test installs them into .venv):
 //! under `CI=true` their absence fails the tests, elsewhere it skips them with a message. The first
@@ -387,11 +389,42 @@ fn unreachable_sns_fails_the_invocation() {
 }
 
 #[test]
-fn without_a_topic_alerts_are_written_to_stdout() {
+fn a_topic_in_another_region_gets_the_alert() {
     let Some(tools) = Tools::find("lambda_e2e") else {
         return;
     };
-    let mut watch = Watch::start(&tools, "stdout", &[]);
+    let moto = Moto::start(&tools, "cross-region");
+    // moto keeps regions apart like SNS: a client signed for us-east-1 (the function's region)
+    // would be told the eu-west-1 topic does not exist.
+    let subscription = moto.topic_with_queue_in("lcw-cross-region", "eu-west-1");
+    assert!(
+        subscription.topic_arn.starts_with("arn:aws:sns:eu-west-1:"),
+        "{}",
+        subscription.topic_arn
+    );
+    let mut watch = Watch::start(
+        &tools,
+        "cross-region",
+        &[
+            ("AWS_ENDPOINT_URL", &moto.endpoint),
+            ("AWS_REGION", "us-east-1"),
+            ("ALERT_TOPIC_ARN", &subscription.topic_arn),
+        ],
+    );
+    let file = repo_dir().join("events/eventbridge/alert/iam-user.json");
+    let envelope = assert_alert_delivered(&mut watch, &moto, &subscription, &file);
+    assert_eq!(
+        envelope["TopicArn"].as_str(),
+        Some(subscription.topic_arn.as_str())
+    );
+}
+
+#[test]
+fn with_alert_stdout_alerts_are_written_to_stdout() {
+    let Some(tools) = Tools::find("lambda_e2e") else {
+        return;
+    };
+    let mut watch = Watch::start(&tools, "stdout", &[("ALERT_STDOUT", "1")]);
     let file = repo_dir().join("events/eventbridge/alert/federated-user.json");
     let invocation = watch.invoke_file(&file);
     assert!(invocation.succeeded(), "{invocation:?}");

@@ -373,7 +373,14 @@ fn topic_arns_are_checked() {
         let topic = TopicArn::parse(good).unwrap_or_else(|e| panic!("{good}: {e}"));
         assert_eq!(topic.as_str(), good);
         assert_eq!(topic.is_fifo(), good.ends_with(".fifo"));
+        assert_eq!(topic.region(), good.split(':').nth(3).unwrap());
     }
+    assert_eq!(
+        TopicArn::parse("arn:aws:sns:eu-west-3:123456789012:alerts.fifo")
+            .unwrap()
+            .region(),
+        "eu-west-3"
+    );
     for (bad, why) in [
         ("", "6 ':'-separated parts"),
         ("alerts", "6 ':'-separated parts"),

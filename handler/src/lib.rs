@@ -8,16 +8,22 @@
 //!
 //! Failure semantics: an event that cannot be decoded, or an alert that was not delivered, fails the
 //! invocation (so Lambda's async retries and the on-failure destination keep the event); a quiet
-//! verdict or a delivered alert succeeds.
+//! verdict or a delivered alert succeeds. A function without a destination for its alerts does not
+//! start at all: stdout delivery is only for local runs, and must be asked for by name.
+//!
+//! The stack's canary changes the code of a throwaway function every 30 minutes; when that call
+//! arrives here it is quiet (reason `canary`) and recorded as a `CanaryHeartbeat` metric, so an
+//! alarm notices when the path CloudTrail -> EventBridge -> this function goes silent.
 //!
 //! This package does not decode CloudTrail records, decide, or render (the library does, through the
 //! same envelope policy and the same `Detector` as `scan`), and does not shape SNS messages
 //! (`lambda_code_watch::sink::sns_message`); it publishes them (`sns.rs`).
 
+pub mod metrics;
 pub mod sns;
 
 use crate::sns::{SnsSink, load_sdk_config};
-use lambda_code_watch::record::{DecodeError, Record};
+use lambda_code_watch::record::{DecodeError, Envelope, Record};
 use lambda_code_watch::sink::sns_message::TopicArn;
 use lambda_code_watch::sink::stdout::StdoutSink;
 use lambda_code_watch::sink::{AlertSink, DeliveryError};
@@ -27,17 +33,38 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::fmt;
+use std::sync::OnceLock;
 
-/// The SNS topic to publish alerts to; unset means "write alerts to stdout".
+/// The SNS topic to publish alerts to. Required, unless [`STDOUT_VARIABLE`] asks for stdout.
 pub const TOPIC_VARIABLE: &str = "ALERT_TOPIC_ARN";
+/// `1` writes alerts to stdout instead of publishing them: for local runs only. The template never
+/// sets it, so a deployed function with a blanked topic refuses to start instead of "delivering"
+/// alerts to its own log.
+pub const STDOUT_VARIABLE: &str = "ALERT_STDOUT";
+/// The IAM role the stack's canary uses to change its throwaway function's code. Its calls are
+/// heartbeats, never alerts.
+pub const CANARY_ROLE_VARIABLE: &str = "CANARY_ROLE_ARN";
+/// Set by Lambda (and by `cargo lambda watch`): the heartbeat metric's `FunctionName` dimension.
+pub const FUNCTION_NAME_VARIABLE: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// The `detail-type` EventBridge gives CloudTrail management events.
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
 /// The function's settings, read and checked once at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Where alerts are published; `None` writes them to stdout (local runs).
+    /// Where alerts are published; `None` only when `ALERT_STDOUT=1` asked for stdout.
     pub alert_topic: Option<TopicArn>,
+    /// Who the canary is (see [`Canary`]).
+    pub canary: Canary,
+}
+
+/// The stack's canary: its role's ARN, and the name the heartbeat metric is recorded under.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Canary {
+    /// `userIdentity.sessionContext.sessionIssuer.arn` of the canary's calls; `None`: no canary.
+    pub role_arn: Option<String>,
+    /// This function's name (`AWS_LAMBDA_FUNCTION_NAME`).
+    pub function_name: String,
 }
 
 /// A setting that is present but unusable, naming the variable.
@@ -62,29 +89,116 @@ impl Settings {
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     ///
-    /// An empty `ALERT_TOPIC_ARN` counts as unset: `sam local invoke --env-vars` can override a
-    /// variable but not remove it, and `ALERT_TOPIC_ARN= cargo lambda watch` is the shell's way to
-    /// the same. Anything else must be a topic ARN (the template never sets it empty).
+    /// A destination is required: an unset or empty `ALERT_TOPIC_ARN` stops the start, unless
+    /// `ALERT_STDOUT=1` asks for stdout (a local run). Whether the process runs on Lambda is not
+    /// guessed from the environment: cargo-lambda's emulator sets the same variables Lambda does.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Result<Settings, SettingsError> {
-        let alert_topic = match lookup(TOPIC_VARIABLE) {
-            None => None,
-            Some(raw) if raw.is_empty() => None,
-            Some(raw) => {
-                let value = raw.into_string().map_err(|raw| SettingsError {
-                    variable: TOPIC_VARIABLE,
+        let text = |variable: &'static str| -> Result<Option<String>, SettingsError> {
+            match lookup(variable) {
+                None => Ok(None),
+                Some(raw) => raw.into_string().map(Some).map_err(|raw| SettingsError {
+                    variable,
                     reason: format!("{raw:?} is not valid UTF-8"),
-                })?;
-                let topic = TopicArn::parse(&value).map_err(|e| SettingsError {
-                    variable: TOPIC_VARIABLE,
-                    reason: e.to_string(),
-                })?;
-                Some(topic)
+                }),
             }
         };
-        Ok(Settings { alert_topic })
+        let to_stdout = match text(STDOUT_VARIABLE)?.as_deref() {
+            None | Some("" | "0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: STDOUT_VARIABLE,
+                    reason: format!(
+                        "{other:?} is not 1 (write alerts to stdout, for local runs) or 0/unset"
+                    ),
+                });
+            }
+        };
+        let topic = text(TOPIC_VARIABLE)?.filter(|value| !value.is_empty());
+        let alert_topic = match (topic, to_stdout) {
+            (Some(value), false) => Some(TopicArn::parse(&value).map_err(|e| SettingsError {
+                variable: TOPIC_VARIABLE,
+                reason: e.to_string(),
+            })?),
+            (None, true) => None,
+            (Some(value), true) => {
+                return Err(SettingsError {
+                    variable: STDOUT_VARIABLE,
+                    reason: format!(
+                        "{STDOUT_VARIABLE}=1 and {TOPIC_VARIABLE}={value:?} are both set: unset \
+                         one of them, so it is clear where alerts go"
+                    ),
+                });
+            }
+            (None, false) => {
+                return Err(SettingsError {
+                    variable: TOPIC_VARIABLE,
+                    reason: format!(
+                        "it is unset or empty, so alerts would be delivered to nobody. Set it to \
+                         the SNS topic that receives alerts (the stack does), or, for a local run, \
+                         set {STDOUT_VARIABLE}=1 to write alerts to stdout"
+                    ),
+                });
+            }
+        };
+        let canary = Canary {
+            role_arn: text(CANARY_ROLE_VARIABLE)?.filter(|arn| !arn.is_empty()),
+            function_name: text(FUNCTION_NAME_VARIABLE)?.unwrap_or_default(),
+        };
+        Ok(Settings {
+            alert_topic,
+            canary,
+        })
     }
+}
+
+/// The canary of this process, set once at start by [`run`] (a process serves one function).
+static CANARY: OnceLock<Canary> = OnceLock::new();
+
+/// Whether `record` is the canary's own code change: a successful `UpdateFunctionCode*` call made
+/// with the canary's role. Compared on the session issuer's ARN, which a person cannot take
+/// without assuming that role (and the role may only update the canary's throwaway function).
+pub fn is_canary_call(record: &Record, canary_role_arn: &str) -> bool {
+    !canary_role_arn.is_empty()
+        && record.event_source() == Some("lambda.amazonaws.com")
+        && record
+            .event_name()
+            .is_some_and(|name| name.starts_with("UpdateFunctionCode"))
+        && !record.failed()
+        && record.issuer_str("arn") == Some(canary_role_arn)
+}
+
+/// The canary check that runs before the rule: for the canary's call, records the heartbeat,
+/// makes `summary` quiet with reason `canary` and returns true; otherwise leaves it untouched.
+fn canary_heartbeat(record: &Record, envelope: &Envelope, summary: &mut Summary) -> bool {
+    let Some(canary) = CANARY.get() else {
+        return false;
+    };
+    let Some(role_arn) = canary.role_arn.as_deref() else {
+        return false;
+    };
+    if !is_canary_call(record, role_arn) {
+        return false;
+    }
+    summary.verdict = "quiet".into();
+    summary.reason = Some("canary".into());
+    let written = metrics::write_canary_heartbeat(&canary.function_name);
+    tracing::info!(
+        verdict = "quiet",
+        reason = "canary",
+        why = "the stack's canary changed its own throwaway function: a heartbeat, not a person",
+        heartbeat_written = written.is_ok(),
+        event_id = summary.event_id.as_deref(),
+        event_name = summary.event_name.as_deref(),
+        envelope_id = envelope.id.as_deref(),
+        "canary heartbeat"
+    );
+    if let Err(e) = written {
+        tracing::error!(error = %e, "canary heartbeat not written to stdout");
+    }
+    true
 }
 
 /// What one invocation did: the function's response, so `invoke` shows it.
@@ -92,7 +206,7 @@ impl Settings {
 pub struct Summary {
     /// `alert` or `quiet`.
     pub verdict: String,
-    /// Why the event stayed quiet (`other-api`, `failed-call`, `not-a-person`).
+    /// Why the event stayed quiet (`other-api`, `failed-call`, `not-a-person`, `canary`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
     pub event_id: Option<String>,
@@ -180,6 +294,9 @@ pub async fn handle_event<S: AlertSink>(
         message_id: None,
         truncated_bytes: 0,
     };
+    if canary_heartbeat(&record, &envelope, &mut summary) {
+        return Ok(summary);
+    }
     let alert = match detector.assess(&record) {
         Outcome::Alert(alert) => alert,
         Outcome::Quiet(reason) => {
@@ -236,7 +353,7 @@ pub async fn handle_event<S: AlertSink>(
     }
 }
 
-/// JSON log lines on stderr (stdout carries alert documents when no topic is set, as with `scan`).
+/// JSON log lines on stderr (stdout carries metrics, and alert documents with `ALERT_STDOUT=1`).
 ///
 /// The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's logging controls), else `info`; `RUST_LOG`,
 /// when set, replaces the whole filter. By default the runtime's own copy of a failed invocation's
@@ -275,24 +392,35 @@ pub fn init_logging() {
 /// Serves invocations until the runtime stops: builds the sink once (SDK configuration and SNS
 /// client included), then hands a reference to every invocation.
 pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
+    let _ = CANARY.set(settings.canary);
     match settings.alert_topic {
         Some(topic) => {
             let config = load_sdk_config().await;
             tracing::info!(
                 topic = topic.as_str(),
+                topic_region = topic.region(),
                 region = config.region().map(|r| r.as_ref()),
                 "publishing alerts to SNS"
             );
-            let sink = SnsSink::new(aws_sdk_sns::Client::new(&config), topic);
+            let sink = SnsSink::new(sns_client_for(&config, &topic), topic);
             serve(&sink).await
         }
         None => {
             tracing::warn!(
-                "{TOPIC_VARIABLE} is not set: alerts are written to stdout, not published"
+                "{STDOUT_VARIABLE}=1: alerts are written to stdout, not published (local runs only)"
             );
             serve(&StdoutSink).await
         }
     }
+}
+
+/// An SNS client for the topic's own region: SNS answers for a topic only there, so a client built
+/// for the function's region would fail every publish to a topic elsewhere.
+fn sns_client_for(config: &aws_config::SdkConfig, topic: &TopicArn) -> aws_sdk_sns::Client {
+    let sns_config = aws_sdk_sns::config::Builder::from(config)
+        .region(aws_config::Region::new(topic.region().to_owned()))
+        .build();
+    aws_sdk_sns::Client::from_conf(sns_config)
 }
 
 async fn serve<S: AlertSink>(sink: &S) -> Result<(), lambda_runtime::Error> {
@@ -498,14 +626,137 @@ mod tests {
     }
 
     #[test]
-    fn topic_is_optional() {
-        assert_eq!(settings(&[]).unwrap().alert_topic, None);
-        assert_eq!(settings(&[(TOPIC_VARIABLE, "")]).unwrap().alert_topic, None);
+    fn a_destination_is_required() {
+        for vars in [
+            &[][..],
+            &[(TOPIC_VARIABLE, "")][..],
+            &[(STDOUT_VARIABLE, "0")][..],
+        ] {
+            let error = settings(vars).unwrap_err();
+            assert_eq!(error.variable, TOPIC_VARIABLE, "{vars:?}");
+            let text = error.to_string();
+            assert!(text.contains("delivered to nobody"), "{text}");
+            assert!(text.contains("ALERT_STDOUT=1"), "names the way out: {text}");
+        }
         let topic = settings(&[(TOPIC_VARIABLE, "arn:aws:sns:us-east-1:123456789012:alerts")])
             .unwrap()
             .alert_topic
             .unwrap();
         assert_eq!(topic.as_str(), "arn:aws:sns:us-east-1:123456789012:alerts");
+    }
+
+    #[test]
+    fn stdout_must_be_asked_for_by_name_and_alone() {
+        assert_eq!(
+            settings(&[(STDOUT_VARIABLE, "1")]).unwrap().alert_topic,
+            None
+        );
+        assert_eq!(
+            settings(&[(STDOUT_VARIABLE, "1"), (TOPIC_VARIABLE, "")])
+                .unwrap()
+                .alert_topic,
+            None
+        );
+        for odd in ["yes", "true", " 1"] {
+            let error = settings(&[(STDOUT_VARIABLE, odd)]).unwrap_err();
+            assert_eq!(error.variable, STDOUT_VARIABLE, "{odd}");
+        }
+        let both = settings(&[
+            (STDOUT_VARIABLE, "1"),
+            (TOPIC_VARIABLE, "arn:aws:sns:us-east-1:123456789012:alerts"),
+        ])
+        .unwrap_err();
+        assert!(both.to_string().contains("both set"), "{both}");
+    }
+
+    #[test]
+    fn canary_settings_are_read_once() {
+        let read = settings(&[
+            (TOPIC_VARIABLE, "arn:aws:sns:us-east-1:123456789012:alerts"),
+            (CANARY_ROLE_VARIABLE, CANARY_ROLE),
+            (FUNCTION_NAME_VARIABLE, "code-watch-fn"),
+        ])
+        .unwrap();
+        assert_eq!(read.canary.role_arn.as_deref(), Some(CANARY_ROLE));
+        assert_eq!(read.canary.function_name, "code-watch-fn");
+        let none = settings(&[(STDOUT_VARIABLE, "1"), (CANARY_ROLE_VARIABLE, "")]).unwrap();
+        assert_eq!(none.canary.role_arn, None);
+    }
+
+    const CANARY_ROLE: &str = "arn:aws:iam::123456789012:role/lcw-CanaryRole-1A2B3C";
+
+    fn canary_update() -> Value {
+        let mut record = iam_user_update();
+        record["eventID"] = json!("canary-1");
+        record["requestParameters"] = json!({"functionName": "lcw-canary-target"});
+        record["userIdentity"] = json!({
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:lcw-canary",
+            "arn": "arn:aws:sts::123456789012:assumed-role/lcw-CanaryRole-1A2B3C/lcw-canary",
+            "accountId": "123456789012",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
+                "arn": CANARY_ROLE, "accountId": "123456789012", "userName": "lcw-CanaryRole-1A2B3C"}}
+        });
+        record
+    }
+
+    #[test]
+    fn the_canary_is_its_role_a_successful_code_update_and_nothing_else() {
+        let record = |value: Value| Record::from_value(value).unwrap();
+        assert!(is_canary_call(&record(canary_update()), CANARY_ROLE));
+        assert!(!is_canary_call(&record(canary_update()), ""));
+        assert!(!is_canary_call(
+            &record(canary_update()),
+            "arn:aws:iam::123456789012:role/other"
+        ));
+        assert!(!is_canary_call(&record(iam_user_update()), CANARY_ROLE));
+        let mut failed = canary_update();
+        failed["errorCode"] = json!("AccessDenied");
+        assert!(!is_canary_call(&record(failed), CANARY_ROLE));
+        let mut other_api = canary_update();
+        other_api["eventName"] = json!("UpdateFunctionConfiguration20150331v2");
+        assert!(!is_canary_call(&record(other_api), CANARY_ROLE));
+        // A person whose session name looks like the role is still a person.
+        let mut person = iam_user_update();
+        person["userIdentity"]["arn"] = json!(CANARY_ROLE);
+        assert!(!is_canary_call(&record(person), CANARY_ROLE));
+    }
+
+    #[tokio::test]
+    async fn the_canary_is_quiet_even_when_the_rule_would_alert() {
+        // One process-wide canary, as `run` sets it; every test here uses the same one.
+        let _ = CANARY.set(Canary {
+            role_arn: Some(CANARY_ROLE.into()),
+            function_name: "code-watch-fn".into(),
+        });
+        let sink = FakeSink {
+            fail: true,
+            ..FakeSink::default()
+        };
+        let summary = handle_event(&Detector::default(), &sink, in_envelope(canary_update()))
+            .await
+            .unwrap();
+        assert_eq!(summary.verdict, "quiet");
+        assert_eq!(summary.reason.as_deref(), Some("canary"));
+        assert_eq!(summary.event_id.as_deref(), Some("canary-1"));
+        // Even a policy that counted every role as a person could not turn it into an alert: the
+        // canary check runs before the rule.
+        let mut sso_looking = canary_update();
+        sso_looking["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"] =
+            json!("AWSReservedSSO_Admin_0123");
+        let summary = handle_event(&Detector::default(), &sink, sso_looking)
+            .await
+            .unwrap();
+        assert_eq!(summary.reason.as_deref(), Some("canary"));
+        // The same call by anyone else is judged by the rule as usual.
+        let summary = handle_event(
+            &Detector::default(),
+            &FakeSink::default(),
+            iam_user_update(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary.verdict, "alert");
     }
 
     #[test]

@@ -22,3 +22,45 @@ fn a_topic_that_is_not_an_sns_arn_stops_the_start() {
     );
     assert!(stderr.contains("not an SNS topic ARN"), "{stderr}");
 }
+
+/// The handler binary with a clean environment: only `vars`, no runtime API to talk to.
+fn start_with(vars: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lambda-code-watch-handler"));
+    command
+        .env_remove("ALERT_TOPIC_ARN")
+        .env_remove("ALERT_STDOUT")
+        .env_remove("AWS_LAMBDA_RUNTIME_API");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.output().expect("run the handler binary")
+}
+
+#[test]
+fn without_a_topic_the_function_refuses_to_start() {
+    // Unset, or blanked by someone who wants the detection quiet: either way no alert could reach
+    // anyone, so the function must not report success for them.
+    for vars in [&[][..], &[("ALERT_TOPIC_ARN", "")][..]] {
+        let output = start_with(vars);
+        assert_eq!(output.status.code(), Some(2), "{vars:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("ALERT_TOPIC_ARN"), "{stderr}");
+        assert!(stderr.contains("delivered to nobody"), "{stderr}");
+        assert!(stderr.contains("ALERT_STDOUT=1"), "says the fix: {stderr}");
+    }
+}
+
+#[test]
+fn stdout_delivery_must_be_asked_for_exactly() {
+    let output = start_with(&[("ALERT_STDOUT", "yes")]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ALERT_STDOUT"), "{stderr}");
+
+    // Asked for properly, the settings pass and the process goes on to the runtime (which is
+    // absent here, so it fails differently: not with the settings' exit code 2).
+    let output = start_with(&[("ALERT_STDOUT", "1")]);
+    assert_ne!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("invalid ALERT"), "{stderr}");
+}

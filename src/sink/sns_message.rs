@@ -294,6 +294,12 @@ impl TopicArn {
     pub fn is_fifo(&self) -> bool {
         self.0.ends_with(".fifo")
     }
+
+    /// The region the topic lives in: SNS answers for a topic only in its own region, so the
+    /// publishing client must be built for this one, whatever region the caller runs in.
+    pub fn region(&self) -> &str {
+        self.0.split(':').nth(3).unwrap_or_default()
+    }
 }
 
 impl fmt::Display for TopicArn {

@@ -270,18 +270,30 @@ impl Moto {
         serde_json::from_slice(&output.stdout).expect("the helper prints JSON")
     }
 
-    /// A topic with a queue subscribed (raw delivery off).
+    /// A topic with a queue subscribed (raw delivery off), in us-east-1.
     pub fn topic_with_queue(&self, name: &str) -> Subscription {
-        let created = self.helper(&["setup", "--name", name]);
+        self.topic_with_queue_in(name, "us-east-1")
+    }
+
+    /// A topic with a queue subscribed (raw delivery off), both in `region`.
+    pub fn topic_with_queue_in(&self, name: &str, region: &str) -> Subscription {
+        let created = self.helper(&["setup", "--name", name, "--region", region]);
         Subscription {
             topic_arn: created["topic_arn"].as_str().expect("topic_arn").to_owned(),
             queue_url: created["queue_url"].as_str().expect("queue_url").to_owned(),
+            region: region.to_owned(),
         }
     }
 
     /// Every SNS envelope waiting in the queue, removed from it.
     pub fn drain(&self, subscription: &Subscription) -> Vec<Value> {
-        let envelopes = self.helper(&["drain", "--queue-url", &subscription.queue_url]);
+        let envelopes = self.helper(&[
+            "drain",
+            "--queue-url",
+            &subscription.queue_url,
+            "--region",
+            &subscription.region,
+        ]);
         envelopes
             .as_array()
             .expect("the helper prints a list")
@@ -292,6 +304,7 @@ impl Moto {
 pub struct Subscription {
     pub topic_arn: String,
     pub queue_url: String,
+    pub region: String,
 }
 
 /// Builds the handler into the nested target dir, so `cargo lambda watch` starts on a fresh build
@@ -328,6 +341,8 @@ const AWS_VARIABLES_TO_CLEAR: &[&str] = &[
     "AWS_ROLE_ARN",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "ALERT_TOPIC_ARN",
+    "ALERT_STDOUT",
+    "CANARY_ROLE_ARN",
 ];
 
 impl Watch {
