@@ -567,6 +567,10 @@ fn the_canary_changes_code_and_the_function_records_a_heartbeat() {
             ("AWS_ENDPOINT_URL", &moto.endpoint),
             ("ALERT_TOPIC_ARN", &subscription.topic_arn),
             ("CANARY_ROLE_ARN", canary_role),
+            (
+                "CANARY_TARGET_FUNCTION",
+                report["function_name"].as_str().expect("function_name"),
+            ),
         ],
     );
     let event = canary_record(&report, canary_role);
@@ -599,6 +603,12 @@ fn the_canary_changes_code_and_the_function_records_a_heartbeat() {
     );
     let invocation = watch.invoke(impostor.to_string().as_bytes());
     assert!(invocation.succeeded(), "{invocation:?}");
+    assert_eq!(invocation.body["reason"], "not-a-person", "{invocation:?}");
+    // And the canary's role changing another function's code is no heartbeat either.
+    let mut elsewhere = canary_record(&report, canary_role);
+    elsewhere["detail"]["requestParameters"]["functionName"] = json!("production-api");
+    elsewhere["detail"]["responseElements"]["functionName"] = json!("production-api");
+    let invocation = watch.invoke(elsewhere.to_string().as_bytes());
     assert_eq!(invocation.body["reason"], "not-a-person", "{invocation:?}");
     assert_eq!(emf_lines(&watch.output()).len(), 1, "still one heartbeat");
 }

@@ -2383,6 +2383,51 @@ fn tamper_cases(deployment: &Deployment) -> Vec<TamperCase> {
         false,
     );
 
+    // Alarms are named in a list (alarmNames) or alone (alarmName).
+    let heartbeat_alarm = deployment.text(&json!({"Ref": "CanaryHeartbeatAlarm"}));
+    for (event_name, parameters, must_alert) in [
+        (
+            "DeleteAlarms",
+            json!({"alarmNames": ["billing", heartbeat_alarm]}),
+            true,
+        ),
+        (
+            "DisableAlarmActions",
+            json!({"alarmNames": [heartbeat_alarm]}),
+            true,
+        ),
+        (
+            "PutMetricAlarm",
+            json!({"alarmName": heartbeat_alarm, "treatMissingData": "notBreaching"}),
+            true,
+        ),
+        (
+            "SetAlarmState",
+            json!({"alarmName": heartbeat_alarm, "stateValue": "OK"}),
+            true,
+        ),
+        (
+            "DeleteAlarms",
+            json!({"alarmNames": ["billing", "payments-latency"]}),
+            false,
+        ),
+        ("PutMetricAlarm", json!({"alarmName": "billing"}), false),
+        (
+            "DescribeAlarms",
+            json!({"alarmNames": [heartbeat_alarm]}),
+            false,
+        ),
+    ] {
+        let mut envelope = api_call("monitoring", event_name, parameters.clone(), attacker());
+        envelope["source"] = json!("aws.cloudwatch");
+        cases.push(TamperCase {
+            name: format!("cloudwatch {event_name} {parameters}"),
+            envelope,
+            must_alert,
+            resource: must_alert.then(|| "this stack's alarms".to_owned()),
+        });
+    }
+
     // An identity without an ARN (an AWS service acting by itself): reported unscoped.
     let service = json!({"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"});
     cases.push(TamperCase {
@@ -2963,6 +3008,9 @@ fn the_canary_heartbeat_is_wired_end_to_end() {
     // The detection function knows the canary by its role.
     let canary_role = &function["Properties"]["Environment"]["Variables"]["CANARY_ROLE_ARN"];
     assert_eq!(target_of(canary_role, Some("Arn")), Some("CanaryRole"));
+    let canary_target =
+        &function["Properties"]["Environment"]["Variables"]["CANARY_TARGET_FUNCTION"];
+    assert_eq!(target_of(canary_target, None), Some("CanaryTargetFunction"));
     let canary = &resource(deployed, "CanaryFunction")["Properties"];
     assert_eq!(target_of(&canary["Role"], Some("Arn")), Some("CanaryRole"));
     assert!(
