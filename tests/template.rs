@@ -2812,10 +2812,13 @@ fn topic_and_key_policies_grant_what_is_described_and_nothing_more() {
         })
         .expect("AlertTopic: a statement denies publishing to everyone else");
     assert_eq!(publish_deny["Principal"], "*");
+    let tamper_rules_glob =
+        format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/lcw-{STACK_UUID}-tamper-*");
     assert_eq!(
         publish_deny["Condition"],
         json!({"ArnNotEquals": {"aws:PrincipalArn": role_arn},
-               "StringNotEquals": {"aws:PrincipalServiceName": "events.amazonaws.com"}}),
+               "ArnNotLike": {"aws:SourceArn": tamper_rules_glob}}),
+        "AlertTopic: publishing is denied unless the caller is {role_id} or a tamper rule"
     );
 
     // The role may publish only from inside the function (identity policies only can say so).
@@ -3093,4 +3096,37 @@ fn evidence_survives_the_stack() {
         function["Properties"]["ReservedConcurrentExecutions"].is_object(),
         "the function reserves concurrency (a parameter)"
     );
+}
+
+#[test]
+fn tamper_alerts_reach_an_existing_topic_only_in_the_stack_region() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    // EventBridge targets must be in the rule's region; the operations topic always is.
+    for (topic, reaches_it) in [
+        ("arn:aws:sns:us-east-1:111122223333:security-alerts", true),
+        ("arn:aws:sns:eu-west-1:111122223333:security-alerts", false),
+    ] {
+        let ops = "arn:aws:sns:us-east-1:123456789012:ops";
+        let deployment = Deployment::new(
+            deployed,
+            &[("ExistingAlertTopicArn", topic), ("AlarmTopicArn", ops)],
+        );
+        for (rule_id, rule) in tamper_rules(deployed) {
+            let targets = deployment.resolve(&rule["Properties"]["Targets"]).unwrap();
+            let arns: BTreeSet<String> = as_list(&targets)
+                .iter()
+                .map(|t| t["Arn"].as_str().unwrap().to_owned())
+                .collect();
+            let mut expected = BTreeSet::from([ops.to_owned()]);
+            if reaches_it {
+                expected.insert(topic.to_owned());
+            }
+            assert_eq!(
+                arns, expected,
+                "{rule_id} with ExistingAlertTopicArn {topic}"
+            );
+        }
+    }
 }
