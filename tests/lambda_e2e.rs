@@ -439,8 +439,9 @@ fn with_alert_stdout_alerts_are_written_to_stdout() {
     );
 }
 
-/// The inline code of the stack's canary, as template.yaml deploys it.
-fn canary_code(tools: &Tools) -> String {
+/// The inline code of the stack's canary, as template.yaml deploys it; `None` (after saying so,
+/// or failing under `CI=true`) when the Python packages that read the template are missing.
+fn canary_code(tools: &Tools) -> Option<String> {
     let mut command = Command::new(&tools.python);
     command
         .arg(repo_dir().join("scripts/template-json.py"))
@@ -450,16 +451,28 @@ fn canary_code(tools: &Tools) -> String {
         command,
         std::time::Duration::from_secs(120),
     );
+    // template-json.py's exit code for a missing package (cfn-lint).
+    if output.status.code() == Some(3) {
+        let message = format!(
+            "lambda_e2e: cannot read template.yaml: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message} (CI=true: this test must run)");
+        }
+        eprintln!("\n*** SKIPPED {message}; run scripts/test, or put .venv/bin on PATH ***\n");
+        return None;
+    }
     assert!(
         output.status.success(),
         "template-json.py: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     let template: Value = serde_json::from_slice(&output.stdout).expect("the template as JSON");
-    template["Resources"]["CanaryFunction"]["Properties"]["Code"]["ZipFile"]
+    let code = template["Resources"]["CanaryFunction"]["Properties"]["Code"]["ZipFile"]
         .as_str()
-        .expect("CanaryFunction has inline code")
-        .to_owned()
+        .expect("CanaryFunction has inline code");
+    Some(code.to_owned())
 }
 
 /// The CloudTrail record of the canary's call, as the detection function receives it.
@@ -524,12 +537,15 @@ fn the_canary_changes_code_and_the_function_records_a_heartbeat() {
     let Some(tools) = Tools::find("lambda_e2e") else {
         return;
     };
+    let Some(canary) = canary_code(&tools) else {
+        return;
+    };
     let moto = Moto::start(&tools, "canary");
 
     // 1. The canary's own code, run against moto's Lambda, really replaces the target's code.
     let dir = tempfile::tempdir().expect("temporary directory");
     let code = dir.path().join("index.py");
-    std::fs::write(&code, canary_code(&tools)).expect("write the canary code");
+    std::fs::write(&code, canary).expect("write the canary code");
     let mut command = Command::new(&tools.python);
     command
         .arg(repo_dir().join("scripts/canary-check.py"))
