@@ -20,8 +20,15 @@ moto, unlike EventBridge, accepts PutEvents with an `aws.*` source, which is
 what lets the real CloudTrail envelope (source `aws.lambda`) be replayed here;
 EventBridge itself refuses `aws.*` sources from PutEvents.
 
+With --transformer, the rule's target gets that InputTransformer (the JSON
+of a CloudFormation target's InputTransformer), so the queue receives what
+the real target would: each result then carries the transformed document as
+`delivered_body`. The transformed document must carry the event's id (for
+example the predefined <aws.events.event.json> under some key) so that it
+can be attributed to the event sent.
+
 Usage:
-  eventbridge-pattern-check.py --pattern PATTERN.json --cases CASES.json
+  eventbridge-pattern-check.py --pattern PATTERN.json [--transformer T.json] --cases CASES.json
   eventbridge-pattern-check.py --pattern PATTERN.json ENVELOPE.json ...
 CASES.json is a JSON array of {"name": ..., "envelope": {...}}; an envelope
 is an EventBridge event ({"source", "detail-type", "detail", "resources"?}).
@@ -92,7 +99,7 @@ def clients(endpoint):
     )
 
 
-def queue_for_rule(events, sqs, name, pattern_text):
+def queue_for_rule(events, sqs, name, pattern_text, transformer=None):
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -101,7 +108,10 @@ def queue_for_rule(events, sqs, name, pattern_text):
         events.put_rule(Name=name, EventPattern=pattern_text, State="ENABLED")
     except events.exceptions.ClientError as error:
         raise Refused(f"the emulator refused the event pattern of rule {name}: {error}")
-    events.put_targets(Rule=name, Targets=[{"Id": name, "Arn": queue_arn}])
+    target = {"Id": name, "Arn": queue_arn}
+    if transformer is not None:
+        target["InputTransformer"] = transformer
+    events.put_targets(Rule=name, Targets=[target])
     return queue_url
 
 
@@ -124,13 +134,29 @@ def drain(sqs, queue_url):
         )
 
 
-def run(pattern, cases):
+def event_id_of(document):
+    """The id of the event a delivered document came from: the envelope's, or that of an
+    envelope nested anywhere in a transformed document."""
+    if not isinstance(document, dict):
+        return None
+    if isinstance(document.get("id"), str) and "detail" in document:
+        return document["id"]
+    for value in document.values():
+        found = event_id_of(value)
+        if found:
+            return found
+    return None
+
+
+def run(pattern, cases, transformer=None):
     import moto
 
     server, endpoint = start_emulator()
     try:
         events, sqs = clients(endpoint)
-        matched_queue = queue_for_rule(events, sqs, "pattern-under-test", json.dumps(pattern))
+        matched_queue = queue_for_rule(
+            events, sqs, "pattern-under-test", json.dumps(pattern), transformer
+        )
         # Proves a non-delivery means "the pattern said no", not "never sent".
         control_queue = queue_for_rule(
             events, sqs, "control-everything", json.dumps({"source": [{"exists": True}]})
@@ -169,13 +195,16 @@ def run(pattern, cases):
             # Emptied after every batch: moto's SQS slows down with every message it holds.
             for queue_url, counter in ((matched_queue, "delivered"), (control_queue, "reached_bus")):
                 for delivered in drain(sqs, queue_url):
-                    known = by_id.get(delivered.get("id"))
+                    transformed = transformer is not None and counter == "delivered"
+                    known = by_id.get(event_id_of(delivered) if transformed else delivered.get("id"))
                     if known is None:
                         unattributed += 1
                         continue
                     result, case = known
                     result[counter] += 1
-                    if delivered.get("detail") != case["envelope"]["detail"]:
+                    if transformed:
+                        result["delivered_body"] = delivered
+                    elif delivered.get("detail") != case["envelope"]["detail"]:
                         result["detail_intact"] = False
         return {
             "emulator": f"moto {moto.__version__} at {endpoint}",
@@ -190,6 +219,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pattern", required=True, help="file holding the event pattern (JSON)")
     parser.add_argument("--cases", help="JSON array of {name, envelope}")
+    parser.add_argument(
+        "--transformer", help="file holding the target's InputTransformer (JSON)"
+    )
     parser.add_argument("envelopes", nargs="*", help="EventBridge envelope files")
     args = parser.parse_args()
     if bool(args.cases) == bool(args.envelopes):
@@ -202,7 +234,11 @@ def main():
             pattern = json.load(handle)
         if not isinstance(pattern, dict):
             raise Refused(f"{args.pattern}: the event pattern must be a JSON object")
-        report = run(pattern, load_cases(args))
+        transformer = None
+        if args.transformer:
+            with open(args.transformer, encoding="utf-8") as handle:
+                transformer = json.load(handle)
+        report = run(pattern, load_cases(args), transformer)
     except ModuleNotFoundError as missing:
         print(
             f"eventbridge-pattern-check: missing Python package {missing.name!r}; "

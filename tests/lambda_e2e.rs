@@ -438,3 +438,193 @@ fn with_alert_stdout_alerts_are_written_to_stdout() {
         watch.log_path().display()
     );
 }
+
+/// The inline code of the stack's canary, as template.yaml deploys it; `None` (after saying so,
+/// or failing under `CI=true`) when the Python packages that read the template are missing.
+fn canary_code(tools: &Tools) -> Option<String> {
+    let mut command = Command::new(&tools.python);
+    command
+        .arg(repo_dir().join("scripts/template-json.py"))
+        .arg(repo_dir().join("template.yaml"));
+    let output = run_with_timeout(
+        "template-json.py",
+        command,
+        std::time::Duration::from_secs(120),
+    );
+    // template-json.py's exit code for a missing package (cfn-lint).
+    if output.status.code() == Some(3) {
+        let message = format!(
+            "lambda_e2e: cannot read template.yaml: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message} (CI=true: this test must run)");
+        }
+        eprintln!("\n*** SKIPPED {message}; run scripts/test, or put .venv/bin on PATH ***\n");
+        return None;
+    }
+    assert!(
+        output.status.success(),
+        "template-json.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let template: Value = serde_json::from_slice(&output.stdout).expect("the template as JSON");
+    let code = template["Resources"]["CanaryFunction"]["Properties"]["Code"]["ZipFile"]
+        .as_str()
+        .expect("CanaryFunction has inline code");
+    Some(code.to_owned())
+}
+
+/// The CloudTrail record of the canary's call, as the detection function receives it.
+fn canary_record(report: &Value, session_issuer: &str) -> Value {
+    let role_name = session_issuer.rsplit('/').next().unwrap();
+    json!({
+        "version": "0",
+        "id": "c4a1e0f2-0000-4000-8000-00000000c0de",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.lambda",
+        "account": "123456789012",
+        "time": "2026-12-01T00:30:02Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": format!("AROACANARYEXAMPLE:{}", "lcw-canary"),
+                "arn": format!("arn:aws:sts::123456789012:assumed-role/{role_name}/lcw-canary"),
+                "accountId": "123456789012",
+                "accessKeyId": "ASIACANARYEXAMPLE",
+                "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "principalId": "AROACANARYEXAMPLE",
+                        "arn": session_issuer, "accountId": "123456789012", "userName": role_name},
+                    "attributes": {"creationDate": "2026-12-01T00:30:00Z", "mfaAuthenticated": "false"}
+                }
+            },
+            "eventTime": "2026-12-01T00:30:01Z",
+            "eventSource": "lambda.amazonaws.com",
+            "eventName": "UpdateFunctionCode20150331v2",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.30",
+            "userAgent": "Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 os/linux lang/python#3.13 exec-env/AWS_Lambda_python3.13",
+            "requestParameters": {"functionName": report["function_name"], "publish": false},
+            "responseElements": {
+                "functionName": report["function_name"],
+                "functionArn": report["function_arn"],
+                "codeSha256": report["code_sha256_after"],
+                "version": "$LATEST"
+            },
+            "eventID": "c4a1e0f2-1111-4222-8333-44445555c0de",
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": "123456789012"
+        }
+    })
+}
+
+/// The CloudWatch EMF documents among the function's output lines.
+fn emf_lines(output: &str) -> Vec<Value> {
+    output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .collect()
+}
+
+#[test]
+fn the_canary_changes_code_and_the_function_records_a_heartbeat() {
+    let Some(tools) = Tools::find("lambda_e2e") else {
+        return;
+    };
+    let Some(canary) = canary_code(&tools) else {
+        return;
+    };
+    let moto = Moto::start(&tools, "canary");
+
+    // 1. The canary's own code, run against moto's Lambda, really replaces the target's code.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let code = dir.path().join("index.py");
+    std::fs::write(&code, canary).expect("write the canary code");
+    let mut command = Command::new(&tools.python);
+    command
+        .arg(repo_dir().join("scripts/canary-check.py"))
+        .arg("--code")
+        .arg(&code)
+        .args(["--endpoint", &moto.endpoint]);
+    let output = run_with_timeout("canary-check.py", command, support_lambda::INVOKE_TIMEOUT);
+    assert!(
+        output.status.success(),
+        "the canary failed against moto: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("canary-check prints JSON");
+    assert_eq!(
+        report["calls"],
+        json!(["lambda:UpdateFunctionCode"]),
+        "the canary makes exactly one call: {report}"
+    );
+    assert_ne!(
+        report["code_sha256_before"], report["code_sha256_after"],
+        "{report}"
+    );
+    assert_eq!(
+        report["code_sha256_after"], report["expected_code_sha256"],
+        "{report}"
+    );
+
+    // 2. The record of that call, made with the canary's role, is a heartbeat, not an alert.
+    let canary_role = report["role_arn"].as_str().expect("role_arn");
+    let subscription = moto.topic_with_queue("lcw-canary");
+    let mut watch = Watch::start(
+        &tools,
+        "canary",
+        &[
+            ("AWS_ENDPOINT_URL", &moto.endpoint),
+            ("ALERT_TOPIC_ARN", &subscription.topic_arn),
+            ("CANARY_ROLE_ARN", canary_role),
+            (
+                "CANARY_TARGET_FUNCTION",
+                report["function_name"].as_str().expect("function_name"),
+            ),
+        ],
+    );
+    let event = canary_record(&report, canary_role);
+    let invocation = watch.invoke(event.to_string().as_bytes());
+    assert!(invocation.succeeded(), "{invocation:?}");
+    assert_eq!(invocation.body["verdict"], "quiet", "{invocation:?}");
+    assert_eq!(invocation.body["reason"], "canary", "{invocation:?}");
+    assert_eq!(moto.drain(&subscription), Vec::<Value>::new(), "no alert");
+
+    let output = watch.output();
+    let heartbeats = emf_lines(&output);
+    assert_eq!(heartbeats.len(), 1, "exactly one EMF line:\n{output}");
+    let heartbeat = &heartbeats[0];
+    let metrics = &heartbeat["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(metrics["Namespace"], "LambdaCodeWatch");
+    assert_eq!(metrics["Dimensions"], json!([["FunctionName"]]));
+    assert_eq!(
+        metrics["Metrics"],
+        json!([{"Name": "CanaryHeartbeat", "Unit": "Count"}])
+    );
+    assert_eq!(heartbeat["CanaryHeartbeat"], 1);
+    assert!(heartbeat["_aws"]["Timestamp"].is_u64());
+    // cargo-lambda names the function after the binary, as Lambda sets AWS_LAMBDA_FUNCTION_NAME.
+    assert_eq!(heartbeat["FunctionName"], HANDLER_BIN, "{heartbeat}");
+
+    // 3. The same call by another role is judged by the rule, and records no heartbeat.
+    let impostor = canary_record(
+        &report,
+        "arn:aws:iam::123456789012:role/lcw-canary-role-copy",
+    );
+    let invocation = watch.invoke(impostor.to_string().as_bytes());
+    assert!(invocation.succeeded(), "{invocation:?}");
+    assert_eq!(invocation.body["reason"], "not-a-person", "{invocation:?}");
+    // And the canary's role changing another function's code is no heartbeat either.
+    let mut elsewhere = canary_record(&report, canary_role);
+    elsewhere["detail"]["requestParameters"]["functionName"] = json!("production-api");
+    elsewhere["detail"]["responseElements"]["functionName"] = json!("production-api");
+    let invocation = watch.invoke(elsewhere.to_string().as_bytes());
+    assert_eq!(invocation.body["reason"], "not-a-person", "{invocation:?}");
+    assert_eq!(emf_lines(&watch.output()).len(), 1, "still one heartbeat");
+}

@@ -2,6 +2,11 @@
 //! `sam build` turns it into an arm64 `bootstrap`, its EventBridge pattern forwards every Lambda code
 //! update and nothing else when a real EventBridge emulator applies it, the function's role can do
 //! nothing beyond its job, and an event that cannot be delivered or processed is kept, not dropped.
+//! And the pipeline is never silent: a deployment without a destination is refused, the tamper
+//! rules report every watched call on this stack's resources (and none on others) with a readable
+//! alert, the topic and key policies grant what README.md describes and nothing more, the canary
+//! heartbeat is wired to its alarm, every alarm treats missing data as README.md says, and the
+//! evidence is retained.
 //!
 //! The template is always read from the repository, never restated here. `scripts/template-json.py`
 //! decodes it (CloudFormation short tags included) and, with `--transform`, runs the SAM translator
@@ -283,13 +288,22 @@ fn alternatives(value: &Value) -> Vec<&Value> {
     vec![value]
 }
 
-/// The function the template deploys: the only `AWS::Lambda::Function`.
+/// The detection function the template deploys: the only `AWS::Lambda::Function` that publishes
+/// alerts (`ALERT_TOPIC_ARN`); the others are the canary's.
 fn the_function(deployed: &Value) -> (&str, &Value) {
-    let functions = resources_of_type(deployed, "AWS::Lambda::Function");
+    let functions: Vec<(&str, &Value)> = resources_of_type(deployed, "AWS::Lambda::Function")
+        .into_iter()
+        .filter(|(_, f)| {
+            f["Properties"]["Environment"]["Variables"]
+                .get("ALERT_TOPIC_ARN")
+                .is_some()
+        })
+        .collect();
     assert_eq!(
         functions.len(),
         1,
-        "expected exactly one Lambda function in the deployed template, found {:?}",
+        "expected exactly one Lambda function with ALERT_TOPIC_ARN in the deployed template, \
+         found {:?}",
         functions.iter().map(|(id, _)| id).collect::<Vec<_>>()
     );
     functions[0]
@@ -1433,8 +1447,9 @@ fn undeliverable_and_failed_events_are_kept_not_dropped() {
     let logs_grants = key_grants_to(deployed, log_key, "logs.us-east-1.amazonaws.com");
     assert!(
         logs_grants.iter().any(|s| {
-            render(&s["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]).as_deref()
-                == Some(log_group_arn.as_str())
+            as_list(&s["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"])
+                .iter()
+                .any(|arn| render(arn).as_deref() == Some(log_group_arn.as_str()))
         }),
         "{log_key}'s policy must let CloudWatch Logs use it for {log_group_arn}: {}",
         shown(&logs_grants)
@@ -1442,17 +1457,22 @@ fn undeliverable_and_failed_events_are_kept_not_dropped() {
 }
 
 #[test]
-fn the_topic_refuses_plain_http() {
+fn the_topics_refuse_plain_http() {
     let Some(deployed) = deployed_template() else {
         return;
     };
     let topics = resources_of_type(deployed, "AWS::SNS::Topic");
     assert_eq!(
         topics.len(),
-        1,
-        "one alert topic (created unless one is given)"
+        2,
+        "the alert topic and the operations topic (each created unless one is given)"
     );
-    let (topic_id, _) = topics[0];
+    for (topic_id, _) in topics {
+        topic_refuses_plain_http(deployed, topic_id);
+    }
+}
+
+fn topic_refuses_plain_http(deployed: &Value, topic_id: &str) {
     encryption_key(deployed, topic_id);
     let denies_plain_http = resources_of_type(deployed, "AWS::SNS::TopicPolicy")
         .into_iter()
@@ -1545,4 +1565,1553 @@ fn alarms_watch_the_function_and_both_queues() {
                 .is_some_and(|r| r["Type"] == "AWS::SNS::Topic")))),
         "an output must give the alert topic ARN"
     );
+}
+
+// ------------------------------------------------------------------ a destination is required
+
+/// Parameter values for one deployment: the template's defaults, overridden by `given`.
+fn parameter_values(template: &Value, given: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> = template["Parameters"]
+        .as_object()
+        .expect("the template has Parameters")
+        .iter()
+        .map(|(name, p)| {
+            let default = match &p["Default"] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (name.clone(), default)
+        })
+        .collect();
+    for (name, value) in given {
+        assert!(
+            values.contains_key(*name),
+            "the template has no parameter {name}"
+        );
+        values.insert((*name).to_owned(), (*value).to_owned());
+    }
+    values
+}
+
+/// Evaluates a condition-like expression (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition, Ref of
+/// a parameter or pseudo parameter, literals) as CloudFormation would for these parameter values.
+fn evaluate_condition(
+    expression: &Value,
+    parameters: &BTreeMap<String, String>,
+    conditions: &Value,
+) -> bool {
+    let object = expression
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .unwrap_or_else(|| panic!("not a condition: {expression}"));
+    let (function, argument) = object.iter().next().unwrap();
+    let arguments = || argument.as_array().expect("a list of arguments");
+    match function.as_str() {
+        "Fn::Equals" => {
+            let sides: Vec<String> = arguments()
+                .iter()
+                .map(|side| condition_value(side, parameters))
+                .collect();
+            sides[0] == sides[1]
+        }
+        "Fn::Not" => !evaluate_condition(&arguments()[0], parameters, conditions),
+        "Fn::And" => arguments()
+            .iter()
+            .all(|a| evaluate_condition(a, parameters, conditions)),
+        "Fn::Or" => arguments()
+            .iter()
+            .any(|a| evaluate_condition(a, parameters, conditions)),
+        "Condition" => {
+            let name = argument.as_str().expect("a condition name");
+            evaluate_condition(&conditions[name], parameters, conditions)
+        }
+        other => panic!("unsupported function {other} in a condition"),
+    }
+}
+
+/// A string-valued operand of a condition: literal, Ref, or Fn::Select/Split/Join over them.
+fn condition_value(value: &Value, parameters: &BTreeMap<String, String>) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Object(map) if map.len() == 1 => {
+            let (function, argument) = map.iter().next().unwrap();
+            match function.as_str() {
+                "Ref" => {
+                    let name = argument.as_str().expect("a name");
+                    parameters
+                        .get(name)
+                        .cloned()
+                        .or_else(|| pseudo_parameter(name))
+                        .unwrap_or_else(|| panic!("Ref {name} in a condition"))
+                }
+                "Fn::Join" => {
+                    let [separator, parts] = argument.as_array().unwrap().as_slice() else {
+                        panic!("Fn::Join takes two arguments")
+                    };
+                    parts
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| condition_value(p, parameters))
+                        .collect::<Vec<_>>()
+                        .join(separator.as_str().unwrap())
+                }
+                "Fn::Select" => {
+                    let [index, list] = argument.as_array().unwrap().as_slice() else {
+                        panic!("Fn::Select takes two arguments")
+                    };
+                    let [separator, text] = list["Fn::Split"].as_array().unwrap().as_slice() else {
+                        panic!("Fn::Select over Fn::Split expected")
+                    };
+                    let text = condition_value(text, parameters);
+                    let index = index
+                        .as_u64()
+                        .or_else(|| index.as_str()?.parse().ok())
+                        .unwrap() as usize;
+                    text.split(separator.as_str().unwrap())
+                        .nth(index)
+                        .unwrap_or_else(|| panic!("Fn::Select {index} out of range in {text:?}"))
+                        .to_owned()
+                }
+                other => panic!("unsupported function {other} in a condition operand"),
+            }
+        }
+        other => panic!("unsupported condition operand {other}"),
+    }
+}
+
+/// The deploy-time rules a deployment with `given` parameters breaks, by name.
+fn broken_rules(template: &Value, given: &[(&str, &str)]) -> Vec<String> {
+    let parameters = parameter_values(template, given);
+    let conditions = &template["Conditions"];
+    let mut broken = Vec::new();
+    for (name, rule) in template["Rules"]
+        .as_object()
+        .expect("the template has Rules")
+    {
+        let applies = rule
+            .get("RuleCondition")
+            .is_none_or(|c| evaluate_condition(c, &parameters, conditions));
+        if !applies {
+            continue;
+        }
+        for assertion in as_list(&rule["Assertions"]) {
+            if !evaluate_condition(&assertion["Assert"], &parameters, conditions) {
+                broken.push(name.clone());
+            }
+        }
+    }
+    broken
+}
+
+#[test]
+fn a_deployment_without_a_destination_is_refused() {
+    let Some(source) = source_template() else {
+        return;
+    };
+    // The defaults deliver alerts and alarms to nobody: both rules refuse them.
+    let broken = broken_rules(source, &[]);
+    assert!(
+        broken.contains(&"AlertsNeedADestination".to_owned())
+            && broken.contains(&"AlarmsNeedADestination".to_owned()),
+        "a deployment with the defaults must be refused for want of a destination: {broken:?}"
+    );
+    // Each assertion names the parameters that fix it.
+    for (rule, parameters) in [
+        (
+            "AlertsNeedADestination",
+            &["AlertEmail", "AlertSqsQueueArn", "ExistingAlertTopicArn"][..],
+        ),
+        ("AlarmsNeedADestination", &["OpsEmail", "AlarmTopicArn"][..]),
+    ] {
+        let assertions = as_list(&source["Rules"][rule]["Assertions"]);
+        assert_eq!(assertions.len(), 1, "{rule}");
+        let description = assertions[0]["AssertDescription"].as_str().unwrap_or("");
+        let asserted = assertions[0]["Assert"].to_string();
+        for parameter in parameters {
+            assert!(
+                description.contains(parameter),
+                "{rule} must name {parameter}"
+            );
+            assert!(asserted.contains(parameter), "{rule} must test {parameter}");
+        }
+    }
+
+    let topic = "arn:aws:sns:eu-west-1:111122223333:security-alerts";
+    let queue = "arn:aws:sqs:us-east-1:111122223333:siem-intake";
+    let ops = "arn:aws:sns:us-east-1:123456789012:ops";
+    for (given, expected) in [
+        (
+            &[("AlertEmail", "sec@example.com")][..],
+            vec!["AlarmsNeedADestination"],
+        ),
+        (
+            &[("OpsEmail", "ops@example.com")][..],
+            vec!["AlertsNeedADestination"],
+        ),
+        (
+            &[
+                ("AlertEmail", "sec@example.com"),
+                ("OpsEmail", "ops@example.com"),
+            ][..],
+            vec![],
+        ),
+        (
+            &[("AlertSqsQueueArn", queue), ("AlarmTopicArn", ops)][..],
+            vec![],
+        ),
+        (
+            &[
+                ("ExistingAlertTopicArn", topic),
+                ("OpsEmail", "ops@example.com"),
+            ][..],
+            vec![],
+        ),
+        (
+            &[
+                ("ExistingAlertTopicArn", topic),
+                ("AlertEmail", "sec@example.com"),
+                ("OpsEmail", "ops@example.com"),
+            ][..],
+            vec!["EmailNeedsOwnTopic"],
+        ),
+        (
+            &[
+                ("ExistingAlertTopicArn", topic),
+                ("AlertSqsQueueArn", queue),
+                ("AlarmTopicArn", ops),
+            ][..],
+            vec!["QueueNeedsOwnTopic"],
+        ),
+        (
+            &[
+                ("AlertEmail", "sec@example.com"),
+                ("AlarmTopicArn", ops),
+                ("OpsEmail", "ops@example.com"),
+            ][..],
+            vec!["OpsEmailNeedsOwnOpsTopic"],
+        ),
+    ] {
+        assert_eq!(broken_rules(source, given), expected, "{given:?}");
+    }
+}
+
+// --------------------------------------------------------------------- resolving intrinsics
+
+/// One deployment of the template, for resolving intrinsic functions to what CloudFormation would
+/// put there: parameter values, conditions, and a made-up physical id for every resource.
+struct Deployment<'t> {
+    template: &'t Value,
+    parameters: BTreeMap<String, String>,
+}
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+impl<'t> Deployment<'t> {
+    fn new(template: &'t Value, given: &[(&str, &str)]) -> Deployment<'t> {
+        Deployment {
+            template,
+            parameters: parameter_values(template, given),
+        }
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let conditions = &self.template["Conditions"];
+        evaluate_condition(&conditions[name], &self.parameters, conditions)
+    }
+
+    fn exists(&self, id: &str) -> bool {
+        let resource = resource(self.template, id);
+        resource["Condition"]
+            .as_str()
+            .is_none_or(|c| self.condition(c))
+    }
+
+    /// What `Ref` of a resource gives.
+    fn reference(&self, id: &str) -> Value {
+        let resource = resource(self.template, id);
+        assert!(
+            self.exists(id),
+            "Ref to {id}, which this deployment does not create"
+        );
+        let properties = &resource["Properties"];
+        let named = |key: &str| {
+            properties
+                .get(key)
+                .and_then(|v| self.resolve(v))
+                .and_then(|v| v.as_str().map(str::to_owned))
+        };
+        let text = match resource["Type"].as_str().unwrap_or("") {
+            "AWS::SNS::Topic" => format!("arn:aws:sns:{REGION}:{ACCOUNT}:{STACK_NAME}-{id}-X1"),
+            "AWS::KMS::Key" => format!("key-id-{id}"),
+            "AWS::SQS::Queue" => format!(
+                "https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{}",
+                self.attribute(id, "QueueName").as_str().unwrap()
+            ),
+            "AWS::Lambda::Function" => {
+                named("FunctionName").unwrap_or_else(|| format!("{STACK_NAME}-{id}"))
+            }
+            "AWS::Events::Rule" => named("Name").unwrap_or_else(|| format!("{STACK_NAME}-{id}")),
+            "AWS::Logs::LogGroup" => {
+                named("LogGroupName").unwrap_or_else(|| format!("{STACK_NAME}-{id}"))
+            }
+            _ => format!("{STACK_NAME}-{id}-physical"),
+        };
+        Value::String(text)
+    }
+
+    /// What `Fn::GetAtt [id, attribute]` gives.
+    fn attribute(&self, id: &str, attribute: &str) -> Value {
+        let resource = resource(self.template, id);
+        let kind = resource["Type"].as_str().unwrap_or("");
+        let text = match (kind, attribute) {
+            ("AWS::SQS::Queue", "QueueName") => format!("{STACK_NAME}-{id}-Q1"),
+            ("AWS::SQS::Queue", "Arn") => format!(
+                "arn:aws:sqs:{REGION}:{ACCOUNT}:{}",
+                self.attribute(id, "QueueName").as_str().unwrap()
+            ),
+            ("AWS::KMS::Key", "Arn") => format!(
+                "arn:aws:kms:{REGION}:{ACCOUNT}:key/{}",
+                self.reference(id).as_str().unwrap()
+            ),
+            ("AWS::SNS::Topic", "TopicName") => format!("{STACK_NAME}-{id}-X1"),
+            ("AWS::Lambda::Function", "Arn") => format!(
+                "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
+                self.reference(id).as_str().unwrap()
+            ),
+            ("AWS::Events::Rule", "Arn") => format!(
+                "arn:aws:events:{REGION}:{ACCOUNT}:rule/{}",
+                self.reference(id).as_str().unwrap()
+            ),
+            ("AWS::IAM::Role", "Arn") => {
+                format!("arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-{id}-R1")
+            }
+            ("AWS::Logs::LogGroup", "Arn") => format!(
+                "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{}:*",
+                self.reference(id).as_str().unwrap()
+            ),
+            _ => format!("{STACK_NAME}-{id}-{attribute}"),
+        };
+        Value::String(text)
+    }
+
+    /// `value` with every intrinsic function resolved; `None` for `AWS::NoValue` (dropped from
+    /// the list or object around it).
+    fn resolve(&self, value: &Value) -> Option<Value> {
+        match value {
+            Value::Array(items) => Some(Value::Array(
+                items.iter().filter_map(|i| self.resolve(i)).collect(),
+            )),
+            Value::Object(map) if map.len() == 1 && self.is_intrinsic(map) => {
+                let (function, argument) = map.iter().next().unwrap();
+                self.intrinsic(function, argument)
+            }
+            Value::Object(map) => Some(Value::Object(
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.resolve(v)?)))
+                    .collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+
+    fn is_intrinsic(&self, map: &serde_json::Map<String, Value>) -> bool {
+        map.keys()
+            .all(|k| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
+    }
+
+    fn text(&self, value: &Value) -> String {
+        match self.resolve(value) {
+            Some(Value::String(text)) => text,
+            other => panic!("{value} does not resolve to a string: {other:?}"),
+        }
+    }
+
+    fn intrinsic(&self, function: &str, argument: &Value) -> Option<Value> {
+        let arguments = || argument.as_array().expect("a list of arguments");
+        Some(match function {
+            "Ref" => {
+                let name = argument.as_str().expect("Ref takes a name");
+                if name == "AWS::NoValue" {
+                    return None;
+                }
+                if let Some(value) = self.parameters.get(name) {
+                    Value::String(value.clone())
+                } else if let Some(value) = pseudo_parameter(name) {
+                    Value::String(value)
+                } else {
+                    self.reference(name)
+                }
+            }
+            "Fn::GetAtt" => {
+                let parts: Vec<&str> = match argument {
+                    Value::String(text) => text.splitn(2, '.').collect(),
+                    _ => arguments().iter().filter_map(Value::as_str).collect(),
+                };
+                self.attribute(parts[0], parts[1])
+            }
+            "Fn::If" => {
+                let [condition, yes, no] = arguments().as_slice() else {
+                    panic!("Fn::If takes three arguments")
+                };
+                let chosen = if self.condition(condition.as_str().unwrap()) {
+                    yes
+                } else {
+                    no
+                };
+                return self.resolve(chosen);
+            }
+            "Fn::Join" => {
+                let [separator, parts] = arguments().as_slice() else {
+                    panic!("Fn::Join takes two arguments")
+                };
+                let parts = self.resolve(parts)?;
+                Value::String(
+                    parts
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p.as_str().unwrap().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(separator.as_str().unwrap()),
+                )
+            }
+            "Fn::Split" => {
+                let [separator, text] = arguments().as_slice() else {
+                    panic!("Fn::Split takes two arguments")
+                };
+                Value::Array(
+                    self.text(text)
+                        .split(separator.as_str().unwrap())
+                        .map(|p| Value::String(p.to_owned()))
+                        .collect(),
+                )
+            }
+            "Fn::Select" => {
+                let [index, list] = arguments().as_slice() else {
+                    panic!("Fn::Select takes two arguments")
+                };
+                let index = index
+                    .as_u64()
+                    .or_else(|| index.as_str()?.parse().ok())
+                    .unwrap();
+                self.resolve(list)?.as_array().unwrap()[index as usize].clone()
+            }
+            "Fn::Sub" => {
+                let (text, variables) = match argument {
+                    Value::String(text) => (text.as_str(), None),
+                    _ => (arguments()[0].as_str().unwrap(), arguments().get(1)),
+                };
+                let mut out = String::new();
+                let mut rest = text;
+                while let Some(start) = rest.find("${") {
+                    out.push_str(&rest[..start]);
+                    let end = rest[start..].find('}').unwrap() + start;
+                    let name = &rest[start + 2..end];
+                    let value = match variables.and_then(|v| v.get(name)) {
+                        Some(v) => self.text(v),
+                        None if name.contains('.') && !name.starts_with("AWS::") => {
+                            let (id, attribute) = name.split_once('.').unwrap();
+                            self.attribute(id, attribute).as_str().unwrap().to_owned()
+                        }
+                        None => self.text(&json!({"Ref": name})),
+                    };
+                    out.push_str(&value);
+                    rest = &rest[end + 1..];
+                }
+                out.push_str(rest);
+                Value::String(out)
+            }
+            other => panic!("unsupported intrinsic function {other}"),
+        })
+    }
+}
+
+// ------------------------------------------------------------------------------- tamper rules
+
+/// The tamper rules: EventBridge rules whose targets are the topics, with an input transformer.
+fn tamper_rules(deployed: &Value) -> Vec<(&str, &Value)> {
+    resources_of_type(deployed, "AWS::Events::Rule")
+        .into_iter()
+        .filter(|(_, rule)| {
+            as_list(&rule["Properties"]["Targets"])
+                .into_iter()
+                .flat_map(alternatives)
+                .any(|t| t.get("InputTransformer").is_some())
+        })
+        .collect()
+}
+
+/// Fields every CloudTrail record has, and the envelope's own: an input transformer may read
+/// them whatever the pattern says.
+const ALWAYS_PRESENT: &[&str] = &[
+    "$.account",
+    "$.region",
+    "$.time",
+    "$.id",
+    "$.source",
+    "$.detail.eventName",
+    "$.detail.eventSource",
+    "$.detail.eventTime",
+    "$.detail.eventID",
+];
+
+/// Whether `pattern` only matches events where `path` (`$.detail.a.b`) exists.
+fn pattern_requires(pattern: &Value, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("$.") else {
+        return false;
+    };
+    let mut node = pattern;
+    for key in rest.split('.') {
+        node = &node[key];
+    }
+    let filters = as_list(node);
+    !filters.is_empty()
+        && filters
+            .iter()
+            .all(|f| f.get("exists") != Some(&json!(false)) && !f.is_null())
+}
+
+#[test]
+fn tamper_alerts_read_only_fields_their_pattern_guarantees() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    let rules = tamper_rules(deployed);
+    assert!(
+        rules.len() >= 10,
+        "expected the tamper rules, found {}",
+        rules.len()
+    );
+    for (id, rule) in rules {
+        let pattern = &rule["Properties"]["EventPattern"];
+        for target in as_list(&rule["Properties"]["Targets"])
+            .into_iter()
+            .flat_map(alternatives)
+        {
+            let transformer = &target["InputTransformer"];
+            let paths = transformer["InputPathsMap"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{id}: every tamper target needs an InputPathsMap"));
+            for (variable, path) in paths {
+                let path = path.as_str().unwrap();
+                assert!(
+                    ALWAYS_PRESENT.contains(&path) || pattern_requires(pattern, path),
+                    "{id}: <{variable}> reads {path}, which the pattern does not require: an \\
+                     event without it would render a broken alert"
+                );
+            }
+            let template = transformer["InputTemplate"].as_str().unwrap();
+            let title_start = template.find("\"title\": \"").expect("a title") + 10;
+            let title = &template[title_start..][..template[title_start..].find('"').unwrap()];
+            assert!(
+                title.starts_with("lambda-code-watch tampered with: <eventName> on "),
+                "{id}: title {title:?}"
+            );
+            for placeholder in template
+                .split('<')
+                .skip(1)
+                .map(|p| &p[..p.find('>').unwrap()])
+            {
+                assert!(
+                    paths.contains_key(placeholder) || placeholder.starts_with("aws.events."),
+                    "{id}: <{placeholder}> is not defined"
+                );
+            }
+            assert!(template.contains("\"severity\": \"HIGH\""), "{id}");
+            assert!(
+                target["DeadLetterConfig"]["Arn"].is_object() && target["RetryPolicy"].is_object(),
+                "{id}: an undeliverable tamper alert must be retried, then parked"
+            );
+        }
+    }
+}
+
+/// A CloudTrail "AWS API Call" envelope for `event_name` on `service` by `identity`.
+fn api_call(service: &str, event_name: &str, parameters: Value, identity: Value) -> Value {
+    json!({
+        "version": "0",
+        "id": "00000000-0000-0000-0000-000000000000",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": format!("aws.{service}"),
+        "account": ACCOUNT,
+        "time": "2026-12-01T00:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": identity,
+            "eventTime": "2026-12-01T00:00:00Z",
+            "eventSource": format!("{service}.amazonaws.com"),
+            "eventName": event_name,
+            "awsRegion": REGION,
+            "sourceIPAddress": "198.51.100.7",
+            "userAgent": "aws-cli/2.17.0",
+            "requestParameters": parameters,
+            "responseElements": null,
+            "eventID": "11111111-2222-3333-4444-555555555555",
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": ACCOUNT,
+        }
+    })
+}
+
+fn attacker() -> Value {
+    json!({"type": "AssumedRole", "principalId": "AROAEXAMPLE:mallory",
+           "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/Admin/mallory"),
+           "accountId": ACCOUNT,
+           "sessionContext": {"sessionIssuer": {"type": "Role",
+               "arn": format!("arn:aws:iam::{ACCOUNT}:role/Admin"), "userName": "Admin"}}})
+}
+
+/// One crafted call and whether some tamper rule must report it.
+struct TamperCase {
+    name: String,
+    envelope: Value,
+    must_alert: bool,
+    /// For a reported call: the `<resource>` the alert must name.
+    resource: Option<String>,
+}
+
+/// Every watched call on this stack's resources (reported) and the same calls on unrelated
+/// resources, or unwatched calls on ours (not reported).
+fn tamper_cases(deployment: &Deployment) -> Vec<TamperCase> {
+    let mut cases = Vec::new();
+    let mut add = |service: &str, event_name: &str, field: &str, value: &str, must_alert: bool| {
+        let parameters = json!({ field: value });
+        cases.push(TamperCase {
+            name: format!("{service} {event_name} {field}={value}"),
+            envelope: api_call(service, event_name, parameters, attacker()),
+            must_alert,
+            resource: must_alert.then(|| value.to_owned()),
+        });
+    };
+    let function = deployment.text(&json!({"Ref": "CodeWatchFunction"}));
+    let canary = deployment.text(&json!({"Ref": "CanaryFunction"}));
+    let canary_target = deployment.text(&json!({"Ref": "CanaryTargetFunction"}));
+    let function_arn = |name: &str| format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}");
+    for event_name in [
+        "UpdateFunctionCode20150331v2",
+        "UpdateFunctionConfiguration20150331v2",
+        "PutFunctionConcurrency20171031",
+        "DeleteFunctionConcurrency20171031",
+        "AddPermission20150331v2",
+        "RemovePermission20150331v2",
+        "CreateEventSourceMapping20150331",
+        "UpdateEventSourceMapping20150331",
+        "DeleteFunction20150331",
+        "PutFunctionEventInvokeConfig",
+    ] {
+        for ours in [
+            function.clone(),
+            function_arn(&function),
+            format!("{ACCOUNT}:function:{function}"),
+            format!("{}:live", function_arn(&function)),
+            canary.clone(),
+            function_arn(&canary),
+        ] {
+            add("lambda", event_name, "functionName", &ours, true);
+        }
+        for theirs in [
+            "payments-api".to_owned(),
+            function_arn("payments-api"),
+            format!("{function}-copy"),
+            canary_target.clone(),
+        ] {
+            add("lambda", event_name, "functionName", &theirs, false);
+        }
+    }
+    add(
+        "lambda",
+        "GetFunction20150331v2",
+        "functionName",
+        &function,
+        false,
+    );
+    add("lambda", "Invoke", "functionName", &function, false);
+
+    let detection_rule = deployment.text(&json!({"Ref": "CodeWatchFunctionCodeUpdates"}));
+    let canary_rule = deployment.text(&json!({"Ref": "CanarySchedule"}));
+    let tamper_rule = deployment.text(&json!({"Ref": "TamperRuleRule"}));
+    let watch_rule = deployment.text(&json!({"Ref": "TamperRuleWatchRule"}));
+    for (event_name, field) in [
+        ("DisableRule", "name"),
+        ("DeleteRule", "name"),
+        ("PutRule", "name"),
+        ("PutTargets", "rule"),
+        ("RemoveTargets", "rule"),
+    ] {
+        for ours in [&detection_rule, &canary_rule, &tamper_rule, &watch_rule] {
+            add("events", event_name, field, ours, true);
+        }
+        add("events", event_name, field, "nightly-batch", false);
+    }
+    add("events", "EnableRule", "name", &detection_rule, false);
+
+    let alert_topic = deployment.text(&json!({"Ref": "AlertTopic"}));
+    let ops_topic = deployment.text(&json!({"Ref": "OpsTopic"}));
+    let other_topic = format!("arn:aws:sns:{REGION}:{ACCOUNT}:orders");
+    for event_name in [
+        "DeleteTopic",
+        "SetTopicAttributes",
+        "AddPermission",
+        "RemovePermission",
+        "Subscribe",
+    ] {
+        for ours in [&alert_topic, &ops_topic] {
+            add("sns", event_name, "topicArn", ours, true);
+        }
+        add("sns", event_name, "topicArn", &other_topic, false);
+    }
+    for event_name in ["Unsubscribe", "SetSubscriptionAttributes"] {
+        for ours in [&alert_topic, &ops_topic] {
+            let subscription = format!("{ours}:0b9f7a52-0c44-4f62-9ad3-5f2f1d3e6a11");
+            add("sns", event_name, "subscriptionArn", &subscription, true);
+        }
+        for theirs in [&other_topic, &format!("{alert_topic}-shadow")] {
+            let subscription = format!("{theirs}:0b9f7a52-0c44-4f62-9ad3-5f2f1d3e6a11");
+            add("sns", event_name, "subscriptionArn", &subscription, false);
+        }
+    }
+    add("sns", "Publish", "topicArn", &alert_topic, false);
+
+    let keys: Vec<String> = ["EncryptionKey", "OpsKey"]
+        .iter()
+        .flat_map(|id| {
+            [
+                deployment.text(&json!({"Ref": id})),
+                deployment.text(&json!({"Fn::GetAtt": [id, "Arn"]})),
+            ]
+        })
+        .collect();
+    for event_name in [
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "PutKeyPolicy",
+        "DisableKeyRotation",
+    ] {
+        for ours in &keys {
+            add("kms", event_name, "keyId", ours, true);
+        }
+        add(
+            "kms",
+            event_name,
+            "keyId",
+            "0f2e8a9b-1111-2222-3333-444455556666",
+            false,
+        );
+    }
+    add("kms", "Decrypt", "keyId", &keys[0], false);
+
+    let queue_names: Vec<String> = ["RuleDeadLetterQueue", "FailedInvocationQueue"]
+        .iter()
+        .map(|id| deployment.text(&json!({"Fn::GetAtt": [id, "QueueName"]})))
+        .collect();
+    for event_name in ["DeleteQueue", "SetQueueAttributes", "PurgeQueue"] {
+        for name in &queue_names {
+            for url in [
+                format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"),
+                format!("https://queue.amazonaws.com/{ACCOUNT}/{name}"),
+            ] {
+                add("sqs", event_name, "queueUrl", &url, true);
+            }
+            let lookalike = format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/x{name}");
+            add("sqs", event_name, "queueUrl", &lookalike, false);
+        }
+        let other = format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/orders");
+        add("sqs", event_name, "queueUrl", &other, false);
+    }
+
+    let table = format!("{STACK_NAME}-alert-dedup");
+    for event_name in ["DeleteTable", "UpdateTable", "UpdateTimeToLive"] {
+        add("dynamodb", event_name, "tableName", &table, true);
+        let table_arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}");
+        add("dynamodb", event_name, "tableName", &table_arn, true);
+        add("dynamodb", event_name, "tableName", "orders", false);
+    }
+
+    let stack_id = pseudo_parameter("AWS::StackId").unwrap();
+    for event_name in [
+        "DeleteStack",
+        "UpdateStack",
+        "ExecuteChangeSet",
+        "UpdateTerminationProtection",
+        "SetStackPolicy",
+    ] {
+        add("cloudformation", event_name, "stackName", STACK_NAME, true);
+        add("cloudformation", event_name, "stackName", &stack_id, true);
+        add("cloudformation", event_name, "stackName", "payments", false);
+    }
+
+    for event_name in ["StopLogging", "DeleteTrail", "UpdateTrail"] {
+        add("cloudtrail", event_name, "name", "management-events", true);
+    }
+    for event_name in ["PutEventSelectors", "PutInsightSelectors"] {
+        add(
+            "cloudtrail",
+            event_name,
+            "trailName",
+            "management-events",
+            true,
+        );
+    }
+    add(
+        "cloudtrail",
+        "StartLogging",
+        "name",
+        "management-events",
+        false,
+    );
+
+    // Alarms are named in a list (alarmNames) or alone (alarmName).
+    let heartbeat_alarm = deployment.text(&json!({"Ref": "CanaryHeartbeatAlarm"}));
+    for (event_name, parameters, must_alert) in [
+        (
+            "DeleteAlarms",
+            json!({"alarmNames": ["billing", heartbeat_alarm]}),
+            true,
+        ),
+        (
+            "DisableAlarmActions",
+            json!({"alarmNames": [heartbeat_alarm]}),
+            true,
+        ),
+        (
+            "PutMetricAlarm",
+            json!({"alarmName": heartbeat_alarm, "treatMissingData": "notBreaching"}),
+            true,
+        ),
+        (
+            "SetAlarmState",
+            json!({"alarmName": heartbeat_alarm, "stateValue": "OK"}),
+            true,
+        ),
+        (
+            "DeleteAlarms",
+            json!({"alarmNames": ["billing", "payments-latency"]}),
+            false,
+        ),
+        ("PutMetricAlarm", json!({"alarmName": "billing"}), false),
+        (
+            "DescribeAlarms",
+            json!({"alarmNames": [heartbeat_alarm]}),
+            false,
+        ),
+    ] {
+        let mut envelope = api_call("monitoring", event_name, parameters.clone(), attacker());
+        envelope["source"] = json!("aws.cloudwatch");
+        cases.push(TamperCase {
+            name: format!("cloudwatch {event_name} {parameters}"),
+            envelope,
+            must_alert,
+            resource: must_alert.then(|| "this stack's alarms".to_owned()),
+        });
+    }
+
+    // An identity without an ARN (an AWS service acting by itself): reported unscoped.
+    let service = json!({"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"});
+    cases.push(TamperCase {
+        name: "sns DeleteTopic by an AWS service".to_owned(),
+        envelope: api_call(
+            "sns",
+            "DeleteTopic",
+            json!({"topicArn": alert_topic}),
+            service.clone(),
+        ),
+        must_alert: true,
+        resource: None,
+    });
+    cases.push(TamperCase {
+        name: "sns Publish by an AWS service".to_owned(),
+        envelope: api_call("sns", "Publish", json!({"topicArn": alert_topic}), service),
+        must_alert: false,
+        resource: None,
+    });
+    cases
+}
+
+/// Sends `cases` through moto's EventBridge with one tamper rule's pattern and its topic
+/// target's transformer; returns, per case, the transformed alert if the rule delivered it.
+fn apply_tamper_rule(
+    rule_id: &str,
+    pattern: &Value,
+    transformer: &Value,
+    cases: &[TamperCase],
+) -> Option<Vec<Option<Value>>> {
+    let python = python()?;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pattern_file = dir.path().join("pattern.json");
+    let transformer_file = dir.path().join("transformer.json");
+    let cases_file = dir.path().join("cases.json");
+    std::fs::write(&pattern_file, pattern.to_string()).unwrap();
+    std::fs::write(&transformer_file, transformer.to_string()).unwrap();
+    let listed: Vec<Value> = cases
+        .iter()
+        .map(|c| json!({"name": c.name, "envelope": c.envelope}))
+        .collect();
+    std::fs::write(&cases_file, Value::Array(listed).to_string()).unwrap();
+    let out = run(
+        "scripts/eventbridge-pattern-check.py",
+        tool_command(&python)
+            .arg(repo().join("scripts/eventbridge-pattern-check.py"))
+            .arg("--pattern")
+            .arg(&pattern_file)
+            .arg("--transformer")
+            .arg(&transformer_file)
+            .arg("--cases")
+            .arg(&cases_file),
+        10 * MINUTE,
+    );
+    if out.status.code() == Some(MISSING_PACKAGE) {
+        missing(&format!(
+            "Python packages for the EventBridge emulator: {}",
+            out.stderr.trim()
+        ));
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "{rule_id}: the EventBridge emulator refused the pattern or failed: {}",
+        out.report()
+    );
+    let report: Value = serde_json::from_str(&out.stdout).expect("the script prints JSON");
+    assert_eq!(report["unattributed"], 0, "{rule_id}: {}", out.report());
+    let results = as_list(&report["results"]);
+    assert_eq!(results.len(), cases.len());
+    Some(
+        results
+            .iter()
+            .zip(cases)
+            .map(|(result, case)| {
+                assert!(
+                    result["accepted"] == true && result["reached_bus"] == 1,
+                    "{}: the emulator did not take the event: {}",
+                    case.name,
+                    result["error"]
+                );
+                assert!(result["delivered"].as_u64() <= Some(1), "{}", case.name);
+                (result["delivered"] == 1).then(|| result["delivered_body"].clone())
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn tamper_rules_report_every_watched_call_on_this_stack_and_nothing_else() {
+    let Some(source) = source_template() else {
+        return;
+    };
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    if python().is_none() {
+        missing("python3 is not installed: cannot run the EventBridge emulator");
+        return;
+    }
+    // The stack creates both topics (and so both keys).
+    let given = [
+        ("AlertEmail", "sec@example.com"),
+        ("OpsEmail", "ops@example.com"),
+    ];
+    let deployment = Deployment::new(deployed, &given);
+    let cases = tamper_cases(&deployment);
+    let mut reported_by: Vec<Vec<&str>> = vec![Vec::new(); cases.len()];
+    for (rule_id, rule) in tamper_rules(deployed) {
+        let properties = deployment
+            .resolve(&rule["Properties"])
+            .expect("rule properties");
+        let targets = as_list(&properties["Targets"]);
+        let topics: BTreeSet<String> = targets
+            .iter()
+            .map(|t| t["Arn"].as_str().unwrap().to_owned())
+            .collect();
+        let expected_topics: BTreeSet<String> = ["AlertTopic", "OpsTopic"]
+            .iter()
+            .map(|id| deployment.text(&json!({"Ref": id})))
+            .collect();
+        assert_eq!(topics, expected_topics, "{rule_id} must alert both topics");
+        let Some(outcomes) = apply_tamper_rule(
+            rule_id,
+            &properties["EventPattern"],
+            &targets[0]["InputTransformer"],
+            &cases,
+        ) else {
+            return;
+        };
+        for ((index, case), outcome) in cases.iter().enumerate().zip(outcomes) {
+            let Some(alert) = outcome else { continue };
+            reported_by[index].push(rule_id);
+            if !case.must_alert {
+                continue; // reported below, with every other misrouted call
+            }
+            let detail = &case.envelope["detail"];
+            let actor = detail["userIdentity"]["arn"].as_str();
+            let expected_title = match (&case.resource, actor) {
+                (Some(resource), Some(actor)) => format!(
+                    "lambda-code-watch tampered with: {} on {resource} by {actor}",
+                    detail["eventName"].as_str().unwrap()
+                ),
+                _ => format!(
+                    "lambda-code-watch tampered with: {} on {} by an identity without an ARN",
+                    detail["eventName"].as_str().unwrap(),
+                    detail["eventSource"].as_str().unwrap()
+                ),
+            };
+            assert_eq!(alert["title"], expected_title, "{rule_id}: {}", case.name);
+            assert_eq!(alert["severity"], "HIGH", "{rule_id}: {}", case.name);
+            assert_eq!(
+                alert["event"]["detail"], *detail,
+                "{rule_id}: the whole event"
+            );
+            let rendered = alert.to_string();
+            assert!(
+                !rendered.contains("<eventName>")
+                    && !rendered.contains("<resource>")
+                    && !rendered.contains("<actor>"),
+                "{rule_id}: {}: a placeholder was left: {rendered}",
+                case.name
+            );
+        }
+    }
+    let wrong: Vec<String> = cases
+        .iter()
+        .zip(&reported_by)
+        .filter(|(case, rules)| rules.is_empty() == case.must_alert)
+        .map(|(case, rules)| {
+            format!(
+                "{}: {} but must {}be",
+                case.name,
+                if rules.is_empty() {
+                    "not reported".to_owned()
+                } else {
+                    format!("reported by {rules:?}")
+                },
+                if case.must_alert { "" } else { "not " }
+            )
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "the tamper rules of template.yaml route {} of {} calls wrongly:\n  {}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n  ")
+    );
+    // Disabling the rule that watches the rules is itself seen by another rule.
+    let watch = deployment.text(&json!({"Ref": "TamperRuleRule"}));
+    let index = cases
+        .iter()
+        .position(|c| c.name == format!("events DisableRule name={watch}"))
+        .expect("the case exists");
+    assert!(
+        reported_by[index].len() >= 2,
+        "disabling {watch} must be reported by a rule other than itself: {:?}",
+        reported_by[index]
+    );
+    let _ = source;
+}
+
+// -------------------------------------------------------------------- topic and key policies
+
+/// The statements of the topic policy attached to `topic_id`, resolved for `deployment`.
+fn topic_statements(deployment: &Deployment, topic_id: &str) -> Vec<Value> {
+    resources_of_type(deployment.template, "AWS::SNS::TopicPolicy")
+        .into_iter()
+        .map(|(_, p)| &p["Properties"])
+        .filter(|p| {
+            as_list(&p["Topics"])
+                .iter()
+                .any(|t| target_of(t, None) == Some(topic_id))
+        })
+        .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
+        .filter_map(|s| deployment.resolve(s))
+        .collect()
+}
+
+fn strings(value: &Value) -> BTreeSet<String> {
+    as_list(value)
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .unwrap_or_else(|| panic!("not a string: {v}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// `text` matches the IAM/EventBridge-style pattern `glob` (`*` = any run of characters).
+fn glob_matches(glob: &str, text: &str) -> bool {
+    let parts: Vec<&str> = glob.split('*').collect();
+    let mut rest = text;
+    for (index, part) in parts.iter().enumerate() {
+        if index == 0 {
+            let Some(after) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = after;
+        } else if index == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            let Some(at) = rest.find(part) else {
+                return false;
+            };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    rest.is_empty()
+}
+
+const TOPIC_MANAGEMENT: &[&str] = &[
+    "sns:Subscribe",
+    "sns:Unsubscribe",
+    "sns:DeleteTopic",
+    "sns:SetTopicAttributes",
+    "sns:SetSubscriptionAttributes",
+    "sns:AddPermission",
+    "sns:RemovePermission",
+];
+
+#[test]
+fn topic_and_key_policies_grant_what_is_described_and_nothing_more() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    let deploy_role = format!("arn:aws:iam::{ACCOUNT}:role/cfn-deployer");
+    let given = [
+        ("AlertEmail", "sec@example.com"),
+        ("OpsEmail", "ops@example.com"),
+        ("DeployRoleArn", deploy_role.as_str()),
+    ];
+    let deployment = Deployment::new(deployed, &given);
+    let (function_id, function) = the_function(deployed);
+    let role_id = target_of(&function["Properties"]["Role"], Some("Arn")).unwrap();
+    let role_arn = deployment.text(&json!({"Fn::GetAtt": [role_id, "Arn"]}));
+    let root = format!("arn:aws:iam::{ACCOUNT}:root");
+    let tamper_rule_arns: Vec<String> = tamper_rules(deployed)
+        .iter()
+        .map(|(id, _)| deployment.text(&json!({"Fn::GetAtt": [id, "Arn"]})))
+        .collect();
+
+    for (topic_id, publishers) in [
+        ("AlertTopic", &["events.amazonaws.com"][..]),
+        (
+            "OpsTopic",
+            &["events.amazonaws.com", "cloudwatch.amazonaws.com"][..],
+        ),
+    ] {
+        let topic = deployment.text(&json!({"Ref": topic_id}));
+        let statements = topic_statements(&deployment, topic_id);
+        // Allows: exactly the service principals named, only sns:Publish, only on this topic.
+        let allows: Vec<&Value> = statements
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .collect();
+        let allowed_services: BTreeSet<String> = allows
+            .iter()
+            .flat_map(|s| strings(&s["Principal"]["Service"]))
+            .collect();
+        assert_eq!(
+            allowed_services,
+            publishers.iter().map(|p| (*p).to_owned()).collect(),
+            "{topic_id}: who may publish"
+        );
+        for allow in &allows {
+            assert_eq!(
+                strings(&allow["Action"]),
+                BTreeSet::from(["sns:Publish".to_owned()])
+            );
+            assert_eq!(strings(&allow["Resource"]), BTreeSet::from([topic.clone()]));
+            assert!(
+                allow["Principal"].get("AWS").is_none(),
+                "{topic_id}: {allow}"
+            );
+            if strings(&allow["Principal"]["Service"]).contains("events.amazonaws.com") {
+                let glob = allow["Condition"]["ArnLike"]["aws:SourceArn"]
+                    .as_str()
+                    .unwrap();
+                for arn in &tamper_rule_arns {
+                    assert!(
+                        glob_matches(glob, arn),
+                        "{topic_id}: {glob} must admit {arn}"
+                    );
+                }
+                for arn in [
+                    deployment
+                        .text(&json!({"Fn::GetAtt": ["CodeWatchFunctionCodeUpdates", "Arn"]})),
+                    deployment.text(&json!({"Fn::GetAtt": ["CanarySchedule", "Arn"]})),
+                    format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/anything-else"),
+                ] {
+                    assert!(
+                        !glob_matches(glob, &arn),
+                        "{topic_id}: {glob} must not admit {arn}"
+                    );
+                }
+            } else {
+                assert_eq!(
+                    allow["Condition"]["StringEquals"]["aws:SourceAccount"], ACCOUNT,
+                    "{topic_id}: alarms of this account only"
+                );
+            }
+        }
+        // Management: denied to all but the deploy role and the root user.
+        let management = statements
+            .iter()
+            .find(|s| {
+                s["Effect"] == "Deny"
+                    && s["Principal"] == "*"
+                    && TOPIC_MANAGEMENT
+                        .iter()
+                        .all(|a| strings(&s["Action"]).contains(*a))
+            })
+            .unwrap_or_else(|| panic!("{topic_id}: no statement denies managing the topic"));
+        assert_eq!(
+            strings(&management["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]),
+            BTreeSet::from([root.clone(), deploy_role.clone()]),
+            "{topic_id}: only the deploy role and root may manage it"
+        );
+        topic_refuses_plain_http(deployed, topic_id);
+    }
+    // Without a deploy role, only root.
+    let no_role = Deployment::new(deployed, &given[..2]);
+    for statement in topic_statements(&no_role, "AlertTopic") {
+        if strings(&statement["Action"]).contains("sns:Unsubscribe") {
+            assert_eq!(
+                strings(&statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]),
+                BTreeSet::from([root.clone()])
+            );
+        }
+    }
+
+    // The alert topic: nobody but the function's role and EventBridge publishes.
+    let statements = topic_statements(&deployment, "AlertTopic");
+    let publish_deny = statements
+        .iter()
+        .find(|s| {
+            s["Effect"] == "Deny"
+                && strings(&s["Action"]) == BTreeSet::from(["sns:Publish".to_owned()])
+        })
+        .expect("AlertTopic: a statement denies publishing to everyone else");
+    assert_eq!(publish_deny["Principal"], "*");
+    let tamper_rules_glob =
+        format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/lcw-{STACK_UUID}-tamper-*");
+    assert_eq!(
+        publish_deny["Condition"],
+        json!({"ArnNotEquals": {"aws:PrincipalArn": role_arn},
+               "ArnNotLike": {"aws:SourceArn": tamper_rules_glob}}),
+        "AlertTopic: publishing is denied unless the caller is {role_id} or a tamper rule"
+    );
+
+    // The role may publish only from inside the function (identity policies only can say so).
+    let function_arn = deployment.text(&json!({"Fn::GetAtt": [function_id, "Arn"]}));
+    let publish = role_statements(deployed, role_id)
+        .into_iter()
+        .find(|s| as_list(&s["Action"]).contains(&&json!("sns:Publish")))
+        .and_then(|s| deployment.resolve(s))
+        .expect("the role publishes");
+    assert_eq!(
+        publish["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"], function_arn,
+        "{role_id} may publish only when the caller is {function_id}"
+    );
+
+    // Keys: who may use them, for what.
+    let key_grants = |key_id: &str| -> BTreeMap<String, BTreeSet<String>> {
+        let key = deployment
+            .resolve(&resource(deployed, key_id)["Properties"])
+            .unwrap();
+        let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for statement in as_list(&key["KeyPolicy"]["Statement"]) {
+            assert_eq!(statement["Effect"], "Allow", "{key_id}: {statement}");
+            let principal = statement["Principal"]["Service"]
+                .as_str()
+                .or(statement["Principal"]["AWS"].as_str())
+                .unwrap_or_else(|| panic!("{key_id}: one principal per statement: {statement}"))
+                .to_owned();
+            grants
+                .entry(principal)
+                .or_default()
+                .extend(strings(&statement["Action"]));
+        }
+        grants
+    };
+    let expected = |entries: &[(&str, &[&str])]| -> BTreeMap<String, BTreeSet<String>> {
+        entries
+            .iter()
+            .map(|(p, a)| ((*p).to_owned(), a.iter().map(|s| (*s).to_owned()).collect()))
+            .collect()
+    };
+    assert_eq!(
+        key_grants("OpsKey"),
+        expected(&[
+            (root.as_str(), &["kms:*"]),
+            (
+                "cloudwatch.amazonaws.com",
+                &["kms:GenerateDataKey*", "kms:Decrypt"]
+            ),
+            (
+                "events.amazonaws.com",
+                &["kms:GenerateDataKey*", "kms:Decrypt"]
+            ),
+        ]),
+        "OpsKey admits CloudWatch alarms and the tamper rules, nothing else"
+    );
+    assert_eq!(
+        key_grants("EncryptionKey"),
+        expected(&[
+            (root.as_str(), &["kms:*"]),
+            (
+                "events.amazonaws.com",
+                &["kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:Decrypt"]
+            ),
+            (
+                "logs.us-east-1.amazonaws.com",
+                &[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*"
+                ]
+            ),
+        ]),
+        "EncryptionKey"
+    );
+    // CloudWatch Logs may use the stack key only for the stack's own log groups.
+    let key = deployment
+        .resolve(&resource(deployed, "EncryptionKey")["Properties"])
+        .unwrap();
+    let logs = as_list(&key["KeyPolicy"]["Statement"])
+        .into_iter()
+        .find(|s| s["Principal"]["Service"] == "logs.us-east-1.amazonaws.com")
+        .unwrap()
+        .clone();
+    let log_groups: BTreeSet<String> = resources_of_type(deployed, "AWS::Logs::LogGroup")
+        .iter()
+        .map(|(id, _)| {
+            format!(
+                "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{}",
+                deployment.text(&json!({"Ref": id}))
+            )
+        })
+        .collect();
+    assert_eq!(
+        strings(&logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]),
+        log_groups
+    );
+}
+
+// ----------------------------------------------------------------------- alarms and evidence
+
+/// `TreatMissingData` of each alarm as README.md states it: rows of the table under "When the
+/// detection itself fails or is attacked" that start with an alarm's logical id in backticks.
+fn readme_missing_data() -> BTreeMap<String, String> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let mut stated = BTreeMap::new();
+    for line in readme.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 4 {
+            continue;
+        }
+        let Some(alarm) = cells[1].strip_prefix('`').and_then(|c| c.strip_suffix('`')) else {
+            continue;
+        };
+        if !alarm.ends_with("Alarm") {
+            continue;
+        }
+        if let Some(treatment) = cells.iter().find_map(|c| {
+            let rest = c.strip_prefix("missing data: `")?;
+            Some(rest[..rest.find('`')?].to_owned())
+        }) {
+            stated.insert(alarm.to_owned(), treatment);
+        }
+    }
+    stated
+}
+
+#[test]
+fn every_alarm_treats_missing_data_as_the_readme_says() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    let stated = readme_missing_data();
+    let alarms = resources_of_type(deployed, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 12, "{} alarms", alarms.len());
+    let deployment = Deployment::new(
+        deployed,
+        &[
+            ("AlertEmail", "sec@example.com"),
+            ("OpsEmail", "ops@example.com"),
+        ],
+    );
+    let ops_topic = deployment.text(&json!({"Ref": "OpsTopic"}));
+    for (id, alarm) in &alarms {
+        let treatment = alarm["Properties"]["TreatMissingData"]
+            .as_str()
+            .unwrap_or("missing");
+        assert_eq!(
+            stated.get(*id).map(String::as_str),
+            Some(treatment),
+            "README.md must state {id}'s missing-data treatment as `{treatment}` in a row \
+             `| `{id}` | ... | missing data: `{treatment}` |`"
+        );
+        let actions = deployment
+            .resolve(&alarm["Properties"]["AlarmActions"])
+            .unwrap();
+        assert_eq!(
+            actions,
+            json!([ops_topic]),
+            "{id} must notify the operations topic"
+        );
+    }
+    for alarm in stated.keys() {
+        assert!(
+            alarms.iter().any(|(id, _)| id == alarm),
+            "README.md describes {alarm}, which the template does not define"
+        );
+    }
+    // Silence is a failure only for the heartbeat; elsewhere no data means nothing happened.
+    for (id, alarm) in &alarms {
+        let breaching = alarm["Properties"]["TreatMissingData"] == "breaching";
+        assert_eq!(breaching, *id == "CanaryHeartbeatAlarm", "{id}");
+    }
+}
+
+#[test]
+fn the_canary_heartbeat_is_wired_end_to_end() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    let deployment = Deployment::new(
+        deployed,
+        &[
+            ("AlertEmail", "sec@example.com"),
+            ("OpsEmail", "ops@example.com"),
+        ],
+    );
+    let (function_id, function) = the_function(deployed);
+    // The detection function knows the canary by its role.
+    let canary_role = &function["Properties"]["Environment"]["Variables"]["CANARY_ROLE_ARN"];
+    assert_eq!(target_of(canary_role, Some("Arn")), Some("CanaryRole"));
+    let canary_target =
+        &function["Properties"]["Environment"]["Variables"]["CANARY_TARGET_FUNCTION"];
+    assert_eq!(target_of(canary_target, None), Some("CanaryTargetFunction"));
+    let canary = &resource(deployed, "CanaryFunction")["Properties"];
+    assert_eq!(target_of(&canary["Role"], Some("Arn")), Some("CanaryRole"));
+    assert!(
+        canary["Code"]["ZipFile"]
+            .as_str()
+            .is_some_and(|c| c.contains("update_function_code")),
+        "the canary's inline code calls UpdateFunctionCode"
+    );
+    // The canary role may update the canary target's code and write its log, nothing else.
+    let target_arn = deployment.text(&json!({"Fn::GetAtt": ["CanaryTargetFunction", "Arn"]}));
+    for statement in role_statements(deployed, "CanaryRole") {
+        let statement = deployment.resolve(statement).unwrap();
+        for action in strings(&statement["Action"]) {
+            let resources = strings(&statement["Resource"]);
+            match action.as_str() {
+                "lambda:UpdateFunctionCode" => {
+                    assert_eq!(resources, BTreeSet::from([target_arn.clone()]))
+                }
+                "logs:CreateLogStream" | "logs:PutLogEvents" => assert_eq!(
+                    resources,
+                    BTreeSet::from([
+                        deployment.text(&json!({"Fn::GetAtt": ["CanaryLogGroup", "Arn"]}))
+                    ])
+                ),
+                other => panic!("CanaryRole may not {other}"),
+            }
+        }
+    }
+    // Every 30 minutes.
+    let schedule = resources_of_type(deployed, "AWS::Events::Rule")
+        .into_iter()
+        .find(|(_, r)| {
+            as_list(&r["Properties"]["Targets"])
+                .iter()
+                .any(|t| target_of(&t["Arn"], Some("Arn")) == Some("CanaryFunction"))
+        })
+        .expect("a schedule runs the canary");
+    assert_eq!(
+        schedule.1["Properties"]["ScheduleExpression"],
+        "rate(30 minutes)"
+    );
+    // The alarm watches the metric the function writes (handler/src/metrics.rs), for this
+    // function, and fires on silence.
+    let alarm = &resource(deployed, "CanaryHeartbeatAlarm")["Properties"];
+    assert_eq!(alarm["Namespace"], "LambdaCodeWatch");
+    assert_eq!(alarm["MetricName"], "CanaryHeartbeat");
+    assert_eq!(alarm["TreatMissingData"], "breaching");
+    assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
+    let dimensions = as_list(&alarm["Dimensions"]);
+    assert_eq!(dimensions.len(), 1);
+    assert_eq!(dimensions[0]["Name"], "FunctionName");
+    assert_eq!(target_of(&dimensions[0]["Value"], None), Some(function_id));
+    assert!(
+        alarm["Period"].as_u64().unwrap() >= 2 * 30 * 60,
+        "room for one late heartbeat"
+    );
+}
+
+#[test]
+fn evidence_survives_the_stack() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    let mut kept = 0;
+    for kind in [
+        "AWS::Logs::LogGroup",
+        "AWS::SQS::Queue",
+        "AWS::KMS::Key",
+        "AWS::DynamoDB::Table",
+    ] {
+        for (id, resource) in resources_of_type(deployed, kind) {
+            assert_eq!(resource["DeletionPolicy"], "Retain", "{id} ({kind})");
+            assert_eq!(resource["UpdateReplacePolicy"], "Retain", "{id} ({kind})");
+            kept += 1;
+        }
+    }
+    assert!(kept >= 6, "two log groups, two queues, two keys: {kept}");
+    let (_, function) = the_function(deployed);
+    assert!(
+        function["Properties"]["ReservedConcurrentExecutions"].is_object(),
+        "the function reserves concurrency (a parameter)"
+    );
+}
+
+#[test]
+fn tamper_alerts_reach_an_existing_topic_only_in_the_stack_region() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    // EventBridge targets must be in the rule's region; the operations topic always is.
+    for (topic, reaches_it) in [
+        ("arn:aws:sns:us-east-1:111122223333:security-alerts", true),
+        ("arn:aws:sns:eu-west-1:111122223333:security-alerts", false),
+    ] {
+        let ops = "arn:aws:sns:us-east-1:123456789012:ops";
+        let deployment = Deployment::new(
+            deployed,
+            &[("ExistingAlertTopicArn", topic), ("AlarmTopicArn", ops)],
+        );
+        for (rule_id, rule) in tamper_rules(deployed) {
+            let targets = deployment.resolve(&rule["Properties"]["Targets"]).unwrap();
+            let arns: BTreeSet<String> = as_list(&targets)
+                .iter()
+                .map(|t| t["Arn"].as_str().unwrap().to_owned())
+                .collect();
+            let mut expected = BTreeSet::from([ops.to_owned()]);
+            if reaches_it {
+                expected.insert(topic.to_owned());
+            }
+            assert_eq!(
+                arns, expected,
+                "{rule_id} with ExistingAlertTopicArn {topic}"
+            );
+        }
+    }
 }

@@ -44,6 +44,8 @@ pub const STDOUT_VARIABLE: &str = "ALERT_STDOUT";
 /// The IAM role the stack's canary uses to change its throwaway function's code. Its calls are
 /// heartbeats, never alerts.
 pub const CANARY_ROLE_VARIABLE: &str = "CANARY_ROLE_ARN";
+/// The throwaway function the canary updates: a canary call on any other function is no heartbeat.
+pub const CANARY_TARGET_VARIABLE: &str = "CANARY_TARGET_FUNCTION";
 /// Set by Lambda (and by `cargo lambda watch`): the heartbeat metric's `FunctionName` dimension.
 pub const FUNCTION_NAME_VARIABLE: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// The `detail-type` EventBridge gives CloudTrail management events.
@@ -63,6 +65,10 @@ pub struct Settings {
 pub struct Canary {
     /// `userIdentity.sessionContext.sessionIssuer.arn` of the canary's calls; `None`: no canary.
     pub role_arn: Option<String>,
+    /// The function whose code the canary replaces; when set, the canary's role changing any other
+    /// function's code is judged by the rule like anyone else (a role given more rights than the
+    /// stack gave it must not buy silence).
+    pub target_function: Option<String>,
     /// This function's name (`AWS_LAMBDA_FUNCTION_NAME`).
     pub function_name: String,
 }
@@ -145,6 +151,7 @@ impl Settings {
         };
         let canary = Canary {
             role_arn: text(CANARY_ROLE_VARIABLE)?.filter(|arn| !arn.is_empty()),
+            target_function: text(CANARY_TARGET_VARIABLE)?.filter(|name| !name.is_empty()),
             function_name: text(FUNCTION_NAME_VARIABLE)?.unwrap_or_default(),
         };
         Ok(Settings {
@@ -158,10 +165,16 @@ impl Settings {
 static CANARY: OnceLock<Canary> = OnceLock::new();
 
 /// Whether `record` is the canary's own code change: a successful `UpdateFunctionCode*` call made
-/// with the canary's role. Compared on the session issuer's ARN, which a person cannot take
-/// without assuming that role (and the role may only update the canary's throwaway function).
-pub fn is_canary_call(record: &Record, canary_role_arn: &str) -> bool {
+/// with the canary's role, on the canary's target function when one is given. Compared on the
+/// session issuer's ARN, which a person cannot take without assuming that role (and the role may
+/// only update the canary's throwaway function).
+pub fn is_canary_call(
+    record: &Record,
+    canary_role_arn: &str,
+    target_function: Option<&str>,
+) -> bool {
     !canary_role_arn.is_empty()
+        && target_function.is_none_or(|target| record.function_name() == Some(target))
         && record.event_source() == Some("lambda.amazonaws.com")
         && record
             .event_name()
@@ -179,7 +192,7 @@ fn canary_heartbeat(record: &Record, envelope: &Envelope, summary: &mut Summary)
     let Some(role_arn) = canary.role_arn.as_deref() else {
         return false;
     };
-    if !is_canary_call(record, role_arn) {
+    if !is_canary_call(record, role_arn, canary.target_function.as_deref()) {
         return false;
     }
     summary.verdict = "quiet".into();
@@ -674,10 +687,15 @@ mod tests {
         let read = settings(&[
             (TOPIC_VARIABLE, "arn:aws:sns:us-east-1:123456789012:alerts"),
             (CANARY_ROLE_VARIABLE, CANARY_ROLE),
+            (CANARY_TARGET_VARIABLE, "lcw-canary-target"),
             (FUNCTION_NAME_VARIABLE, "code-watch-fn"),
         ])
         .unwrap();
         assert_eq!(read.canary.role_arn.as_deref(), Some(CANARY_ROLE));
+        assert_eq!(
+            read.canary.target_function.as_deref(),
+            Some("lcw-canary-target")
+        );
         assert_eq!(read.canary.function_name, "code-watch-fn");
         let none = settings(&[(STDOUT_VARIABLE, "1"), (CANARY_ROLE_VARIABLE, "")]).unwrap();
         assert_eq!(none.canary.role_arn, None);
@@ -689,6 +707,7 @@ mod tests {
         let mut record = iam_user_update();
         record["eventID"] = json!("canary-1");
         record["requestParameters"] = json!({"functionName": "lcw-canary-target"});
+        record["responseElements"] = json!({"functionName": "lcw-canary-target"});
         record["userIdentity"] = json!({
             "type": "AssumedRole",
             "principalId": "AROAEXAMPLE:lcw-canary",
@@ -703,23 +722,40 @@ mod tests {
     #[test]
     fn the_canary_is_its_role_a_successful_code_update_and_nothing_else() {
         let record = |value: Value| Record::from_value(value).unwrap();
-        assert!(is_canary_call(&record(canary_update()), CANARY_ROLE));
-        assert!(!is_canary_call(&record(canary_update()), ""));
+        let target = Some("lcw-canary-target");
+        assert!(is_canary_call(
+            &record(canary_update()),
+            CANARY_ROLE,
+            target
+        ));
+        assert!(is_canary_call(&record(canary_update()), CANARY_ROLE, None));
+        assert!(!is_canary_call(&record(canary_update()), "", target));
         assert!(!is_canary_call(
             &record(canary_update()),
-            "arn:aws:iam::123456789012:role/other"
+            "arn:aws:iam::123456789012:role/other",
+            target
         ));
-        assert!(!is_canary_call(&record(iam_user_update()), CANARY_ROLE));
+        assert!(!is_canary_call(
+            &record(iam_user_update()),
+            CANARY_ROLE,
+            target
+        ));
         let mut failed = canary_update();
         failed["errorCode"] = json!("AccessDenied");
-        assert!(!is_canary_call(&record(failed), CANARY_ROLE));
+        assert!(!is_canary_call(&record(failed), CANARY_ROLE, target));
         let mut other_api = canary_update();
         other_api["eventName"] = json!("UpdateFunctionConfiguration20150331v2");
-        assert!(!is_canary_call(&record(other_api), CANARY_ROLE));
+        assert!(!is_canary_call(&record(other_api), CANARY_ROLE, target));
+        // The canary's role changing another function is not the canary.
+        let mut elsewhere = canary_update();
+        elsewhere["requestParameters"]["functionName"] =
+            json!("arn:aws:lambda:us-west-2:123456789012:function:production-api");
+        elsewhere["responseElements"]["functionName"] = json!("production-api");
+        assert!(!is_canary_call(&record(elsewhere), CANARY_ROLE, target));
         // A person whose session name looks like the role is still a person.
         let mut person = iam_user_update();
         person["userIdentity"]["arn"] = json!(CANARY_ROLE);
-        assert!(!is_canary_call(&record(person), CANARY_ROLE));
+        assert!(!is_canary_call(&record(person), CANARY_ROLE, target));
     }
 
     #[tokio::test]
@@ -727,6 +763,7 @@ mod tests {
         // One process-wide canary, as `run` sets it; every test here uses the same one.
         let _ = CANARY.set(Canary {
             role_arn: Some(CANARY_ROLE.into()),
+            target_function: Some("lcw-canary-target".into()),
             function_name: "code-watch-fn".into(),
         });
         let sink = FakeSink {

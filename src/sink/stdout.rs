@@ -1,7 +1,7 @@
 //! The sink for local runs: each alert document as one line on stdout, exactly as `scan` prints it.
 //!
-//! Used by the Lambda handler when `ALERT_TOPIC_ARN` is unset (under `cargo lambda watch`, the line
-//! shows in the terminal; on Lambda, in the function's log). It does no shaping for SNS limits: the
+//! Used by the Lambda handler only when `ALERT_STDOUT=1` asks for it (under `cargo lambda watch`,
+//! the line shows in the terminal). It does no shaping for SNS limits: the
 //! line is `Alert::to_json()` whole.
 
 use super::{AlertSink, DeliveryError, Receipt};

@@ -343,6 +343,7 @@ const AWS_VARIABLES_TO_CLEAR: &[&str] = &[
     "ALERT_TOPIC_ARN",
     "ALERT_STDOUT",
     "CANARY_ROLE_ARN",
+    "CANARY_TARGET_FUNCTION",
 ];
 
 impl Watch {
