@@ -1,5 +1,5 @@
-//! The Lambda function: checks its settings, then serves EventBridge events (see
-//! `lambda_code_watch::handler` for what one invocation does).
+//! The Lambda function: checks its settings, then serves EventBridge events (see this package's
+//! library, `lambda_code_watch_handler`, for what one invocation does).
 
 use lambda_code_watch_handler::{self as handler, Settings};
 
