@@ -239,11 +239,14 @@ mod with_s3 {
                     account_dir(account)
                 ));
                 std::fs::create_dir_all(&digest).unwrap();
-                std::fs::write(
-                    digest.join("digest.json.gz"),
-                    gzip(br#"{"awsAccountId": "x", "logFiles": []}"#),
-                )
-                .unwrap();
+                // An alert in it, so that reading it in another place would change the output:
+                // the walk reads `CloudTrail/` before `CloudTrail-Digest/`, though the keys
+                // compare the other way round as whole strings ('-' < '/').
+                let mut alert = next_alert.next().unwrap().clone();
+                serial += 1;
+                alert["eventID"] = format!("digest-{serial}").into();
+                let json = serde_json::json!({ "Records": [alert] }).to_string();
+                std::fs::write(digest.join("digest.json.gz"), gzip(json.as_bytes())).unwrap();
             }
         }
     }
@@ -439,9 +442,10 @@ mod with_s3 {
         for format in ["json", "text"] {
             let local = scan_local(&["scan", "-j", "2", "--format", format, &local_root]);
             assert_eq!(local.status.code(), Some(0), "{}", text(&local.stderr));
-            // 3 accounts x 2 regions x 4 days: a noon alert each, and a late one on days 2-4.
+            // 3 accounts x 2 regions x 4 days: a noon alert each, a late one on days 2-4, and one
+            // per digest folder.
             assert!(
-                summary_line(&local).contains(" 42 alert(s)"),
+                summary_line(&local).contains(" 48 alert(s)"),
                 "{}",
                 summary_line(&local)
             );
@@ -754,4 +758,56 @@ fn without_the_s3_feature_an_s3_input_says_how_to_build_it() {
         "{err}"
     );
     assert!(output.stdout.is_empty());
+}
+
+/// For local files too, `--since/--until` show only the alerts whose `eventTime` is inside (bounds
+/// included), count the others, and keep an alert whose time cannot be read.
+#[test]
+fn the_time_window_hides_alerts_outside_it_in_local_files_too() {
+    let alert = |time: Option<&str>| {
+        let mut value: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(common::repo_dir().join("events/alert/iam-user.json")).unwrap(),
+        )
+        .unwrap();
+        match time {
+            Some(time) => value["eventTime"] = time.into(),
+            None => value["eventTime"] = "not a time".into(),
+        }
+        value.to_string()
+    };
+    let input = [
+        alert(Some("2024-06-01T23:59:59Z")),
+        alert(Some("2024-06-02T00:00:00Z")),
+        alert(None),
+        alert(Some("2024-06-02T10:00:00Z")),
+        alert(Some("2024-06-02T10:00:01Z")),
+    ]
+    .join("\n");
+    let output = common::cli(
+        &[
+            "scan",
+            "--since",
+            "2024-06-02",
+            "--until",
+            "2024-06-02T12:00:00+02:00",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let times: Vec<String> = common::stdout_lines(&output)
+        .iter()
+        .map(|a| a["event_time"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        times,
+        ["2024-06-02T00:00:00Z", "not a time", "2024-06-02T10:00:00Z"]
+    );
+    let err = common::stderr(&output);
+    assert!(
+        err.trim_end().ends_with(", 2 outside the time window"),
+        "{err}"
+    );
+    let bad = common::cli(&["scan", "--since", "2024-06-02T12:00"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(common::stderr(&bad).contains("RFC 3339"));
 }
