@@ -2,7 +2,8 @@
 """Copies a local directory tree to an S3 bucket and back, with boto3, for the S3 scan tests and
 benchmark (tests/s3_scan.rs, scripts/bench-s3) against a moto server.
 
-  s3-tree.py upload   --endpoint URL --bucket NAME DIR          creates the bucket; keys = paths below DIR
+  s3-tree.py upload   --endpoint URL --bucket NAME [--key-prefix P] DIR
+                      creates the bucket; keys = P + the paths below DIR
   s3-tree.py download --endpoint URL --bucket NAME [--prefix P] DIR [--threads N]
   s3-tree.py put      --endpoint URL --bucket NAME --key KEY FILE   one object (e.g. a corrupt one)
 
@@ -40,7 +41,8 @@ def upload(args):
     for root, _, names in os.walk(args.dir):
         for name in names:
             path = os.path.join(root, name)
-            files.append((path, os.path.relpath(path, args.dir).replace(os.sep, "/")))
+            key = args.key_prefix + os.path.relpath(path, args.dir).replace(os.sep, "/")
+            files.append((path, key))
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda f: s3.upload_file(f[0], args.bucket, f[1]), files))
     print(len(files))
@@ -75,6 +77,7 @@ def main():
         p = sub.add_parser(name)
         p.add_argument("--endpoint", required=True)
         p.add_argument("--bucket", required=True)
+    sub.choices["upload"].add_argument("--key-prefix", default="")
     sub.choices["upload"].add_argument("dir")
     sub.choices["download"].add_argument("--prefix", default="")
     sub.choices["download"].add_argument("--threads", type=int, default=10)

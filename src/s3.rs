@@ -227,34 +227,28 @@ impl S3 {
         inputs
     }
 
-    /// A client for `bucket`'s region: the configured one when it is right, else the one S3 names.
+    /// A client for `bucket`'s region: the configured one when it is right, else the one S3 names
+    /// (HeadBucket answers with the region, also when it refuses). A refusal is not the end: a
+    /// policy that allows s3:ListBucket only under some prefixes (as it should) refuses
+    /// HeadBucket, and the listings then say what is allowed.
     async fn bucket_client(&self, bucket: &str) -> Result<Client, S3Error> {
         let configured = self.config.region().map(|r| r.as_ref().to_owned());
         let client = self.client_in(configured.as_deref());
-        let actual = match client.head_bucket().bucket(bucket).send().await {
+        let region = match client.head_bucket().bucket(bucket).send().await {
             Ok(head) => head.bucket_region().map(str::to_owned),
             Err(e) => {
-                // A bucket in another region answers 301 with its region in a header.
-                let redirect = e
-                    .raw_response()
+                let response = e.raw_response();
+                let region = response
                     .and_then(|r| r.headers().get("x-amz-bucket-region"))
                     .map(str::to_owned);
-                match redirect {
-                    Some(region) if Some(&region) != configured.as_ref() => {
-                        let client = self.client_in(Some(&region));
-                        client
-                            .head_bucket()
-                            .bucket(bucket)
-                            .send()
-                            .await
-                            .map_err(|e| bucket_error(bucket, &e))?;
-                        return Ok(client);
-                    }
+                // 301: another region (named in the header); 403: not allowed to ask.
+                match response.map(|r| r.status().as_u16()) {
+                    Some(301 | 403) => region,
                     _ => return Err(bucket_error(bucket, &e)),
                 }
             }
         };
-        match actual {
+        match region {
             Some(region) if Some(&region) != configured.as_ref() => {
                 Ok(self.client_in(Some(&region)))
             }
@@ -304,9 +298,6 @@ where
 {
     let hint = match e.code() {
         Some("NotFound" | "NoSuchBucket") => ": no such bucket",
-        Some("Forbidden" | "AccessDenied") => {
-            ": access denied (scanning needs s3:ListBucket on the bucket and s3:GetObject on its objects)"
-        }
         _ => "",
     };
     S3Error(format!("s3://{bucket}{hint}: {}", sdk_error(e)))
@@ -631,8 +622,12 @@ impl Lister {
     where
         E: std::error::Error + ProvideErrorMetadata + 'static,
     {
+        let hint = match e.code() {
+            Some("AccessDenied") => " (scanning needs s3:ListBucket for this prefix)",
+            _ => "",
+        };
         S3Error(format!(
-            "s3://{}/{prefix}: cannot list: {}",
+            "s3://{}/{prefix}: cannot list: {}{hint}",
             self.bucket,
             sdk_error(e)
         ))

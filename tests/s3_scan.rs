@@ -257,12 +257,13 @@ mod with_s3 {
         encoder.finish().unwrap()
     }
 
-    /// An HTTP proxy in front of moto: records each request line, refuses one key with 403
-    /// AccessDenied when asked, and forwards the rest one connection per request.
+    /// An HTTP proxy in front of moto: records each request line, refuses the requests it is told
+    /// (`METHOD /path`, query aside) with 403 AccessDenied, and forwards the rest one connection
+    /// per request.
     struct Proxy {
         port: u16,
         requests: Arc<Mutex<Vec<String>>>,
-        refuse: Arc<Mutex<Option<String>>>,
+        refuse: Arc<Mutex<Vec<String>>>,
         stop: Arc<AtomicBool>,
     }
 
@@ -316,7 +317,7 @@ mod with_s3 {
         client: TcpStream,
         upstream: u16,
         requests: &Mutex<Vec<String>>,
-        refuse: &Mutex<Option<String>>,
+        refuse: &Mutex<Vec<String>>,
     ) -> std::io::Result<()> {
         client.set_read_timeout(Some(Duration::from_secs(30)))?;
         let mut reader = BufReader::new(client.try_clone()?);
@@ -345,12 +346,15 @@ mod with_s3 {
         let request = start.trim_end().to_owned();
         requests.lock().unwrap().push(request.clone());
         let mut client = client;
-        let path = request.split(' ').nth(1).unwrap_or("");
+        let mut parts = request.split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let path = target.split('?').next().unwrap_or("");
+        let this = format!("{method} {path}");
         if refuse
             .lock()
             .unwrap()
-            .as_deref()
-            .is_some_and(|key| path.split('?').next() == Some(key))
+            .iter()
+            .any(|refused| *refused == this)
         {
             let error = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>\
                          <Message>Access Denied</Message></Error>";
@@ -650,7 +654,12 @@ mod with_s3 {
         assert!(put.status.success(), "{}", text(&put.stderr));
         let refused_keys = local_keys(emulator.tree.path(), &[format!("{region_dir}/2024/06/03")]);
         let refused = refused_keys[0].clone();
-        *emulator.proxy.refuse.lock().unwrap() = Some(format!("/{BUCKET}/{refused}"));
+        emulator
+            .proxy
+            .refuse
+            .lock()
+            .unwrap()
+            .push(format!("GET /{BUCKET}/{refused}"));
 
         let remote = emulator.scan(&["scan", &format!("s3://{BUCKET}/{region_dir}/")]);
         assert_eq!(remote.status.code(), Some(1), "{}", text(&remote.stderr));
@@ -685,6 +694,24 @@ mod with_s3 {
                 )
                 .replace("0 error(s)", "2 error(s)"),
         );
+
+        // A policy that allows s3:ListBucket only under the log prefixes refuses HeadBucket: the
+        // scan goes on with the listings, and an object it may not read is still one error line.
+        emulator
+            .proxy
+            .refuse
+            .lock()
+            .unwrap()
+            .push(format!("HEAD /{BUCKET}/"));
+        let again = emulator.scan(&["scan", &format!("s3://{BUCKET}/{region_dir}/")]);
+        let requests = emulator.proxy.take_requests();
+        assert!(
+            requests.iter().any(|r| r.starts_with("HEAD ")),
+            "{requests:?}"
+        );
+        assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+        assert!(again.stdout == local.stdout);
+        assert_eq!(summary_line(&again), remote_summary);
     }
 
     #[test]
