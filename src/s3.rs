@@ -124,7 +124,8 @@ impl Object {
 
 /// The SDK, its runtime and the download settings for one `scan`.
 pub struct S3 {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (taken to shut it down without waiting).
+    runtime: Option<tokio::runtime::Runtime>,
     config: aws_config::SdkConfig,
     concurrency: usize,
 }
@@ -155,7 +156,7 @@ impl S3 {
             .block_on(provider.provide_credentials())
             .map_err(|e| no_credentials(error_chain(&e)))?;
         Ok(S3 {
-            runtime,
+            runtime: Some(runtime),
             config,
             concurrency: concurrency.max(1),
         })
@@ -163,7 +164,7 @@ impl S3 {
 
     /// The objects to scan under `url`, in local-scan order, with their sizes.
     pub fn list(&self, url: &S3Url, selection: &Selection) -> Result<Vec<Object>, S3Error> {
-        self.runtime.block_on(async {
+        self.runtime().block_on(async {
             let client = self.bucket_client(&url.bucket).await?;
             let lister = Lister {
                 client: client.clone(),
@@ -214,7 +215,7 @@ impl S3 {
                 }) as Box<dyn Read + Send>)
             })));
         }
-        self.runtime.spawn(async move {
+        self.runtime().spawn(async move {
             for (object, sender) in objects.into_iter().zip(senders) {
                 // The permit comes back when the scan drops the object's reader.
                 let Ok(permit) = window.clone().acquire_owned().await else {
@@ -256,6 +257,10 @@ impl S3 {
         }
     }
 
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime lives until drop")
+    }
+
     fn client_in(&self, region: Option<&str>) -> Client {
         let mut builder = aws_sdk_s3::config::Builder::from(&self.config)
             .region(Region::new(region.unwrap_or("us-east-1").to_owned()));
@@ -270,13 +275,9 @@ impl S3 {
 impl Drop for S3 {
     fn drop(&mut self) {
         // A scan that stopped early (output closed) leaves downloads waiting for a slot.
-        let runtime = std::mem::replace(
-            &mut self.runtime,
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("an idle runtime builds"),
-        );
-        runtime.shutdown_background();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
