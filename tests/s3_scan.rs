@@ -350,12 +350,7 @@ mod with_s3 {
         let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let path = target.split('?').next().unwrap_or("");
         let this = format!("{method} {path}");
-        if refuse
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|refused| *refused == this)
-        {
+        if refuse.lock().unwrap().contains(&this) {
             let error = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>\
                          <Message>Access Denied</Message></Error>";
             write!(
