@@ -14,6 +14,9 @@
 //! - [`alert`]: the alert document (JSON for machines, text for people) with the rule's metadata, and
 //!   [`alert::printable`], the escaping of record text for people.
 //! - [`scan`]: runs the detector over files and directories, in parallel, for the `scan` command.
+//! - [`window`]: the `--since/--until` time window of a hunt (dates or RFC 3339 times, `jiff`).
+//! - `s3` (cargo feature `s3`): CloudTrail log objects straight from an S3 bucket as scan inputs,
+//!   listing only the key prefixes an account, region and time filter can match.
 //! - [`sink`]: where alerts go: the trait, SNS message shaping (pure), stdout.
 //! - [`sql`]: the rule as a SQL query for Athena, CloudTrail Lake and Security Lake, pure.
 //!
@@ -26,9 +29,12 @@ pub mod detector;
 pub mod input;
 pub mod record;
 pub mod rule;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod scan;
 pub mod sink;
 pub mod sql;
+pub mod window;
 
 pub use alert::Alert;
 pub use detector::{Detector, Outcome};

@@ -7,11 +7,18 @@
 //! because a record the prefilter rejects is, provably, quiet for the "other API" reason.
 //!
 //! This module owns the walk over paths, the per-record bookkeeping and the summary; it does not know
-//! input formats (`input.rs`) or what makes an alert (`rule.rs`).
+//! input formats (`input.rs`) or what makes an alert (`rule.rs`). Inputs that are not local files (S3
+//! objects, `s3.rs`) come in as [`Input::Stream`]: opened by their maker, scanned and ordered here like
+//! files, so every scan setting applies to them unchanged.
+//!
+//! A time window ([`Options::window`]) hides alerts whose `eventTime` is outside it (counted in
+//! [`Summary::outside_window`]); quiet records are counted whatever their time, because telling
+//! their time would mean parsing every record the prefilter skips.
 
 use crate::alert::printable;
 use crate::input::{self, RecordVisitor};
 use crate::rule::QuietReason;
+use crate::window::TimeWindow;
 use crate::{DecodeError, Detector, Outcome, Record};
 use std::fmt;
 use std::fs;
@@ -19,7 +26,7 @@ use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 /// How alerts are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,6 +50,10 @@ pub struct Options {
     /// memory, no caps) and parse every record, instead of the streaming decoder and the literal
     /// prefilter. Tests and `examples/scan_reference.rs` use it to show both print the same bytes.
     pub reference_decoder: bool,
+    /// Alerts whose `eventTime` is outside this window are not shown (unbounded by default).
+    pub window: TimeWindow,
+    /// Told each input's summary as soon as a worker finishes it (e.g. a progress bar).
+    pub on_input: InputHook,
 }
 
 impl Default for Options {
@@ -52,16 +63,103 @@ impl Default for Options {
             explain: false,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             reference_decoder: false,
+            window: TimeWindow::default(),
+            on_input: InputHook::default(),
         }
     }
 }
+
+type InputDone = dyn Fn(&Summary) + Send + Sync;
+
+/// A function called with each input's summary when it has been scanned (from the worker thread,
+/// not in input order); none by default.
+#[derive(Clone, Default)]
+pub struct InputHook(Option<Arc<InputDone>>);
+
+impl InputHook {
+    pub fn new(hook: impl Fn(&Summary) + Send + Sync + 'static) -> InputHook {
+        InputHook(Some(Arc::new(hook)))
+    }
+
+    fn done(&self, summary: &Summary) {
+        if let Some(hook) = &self.0 {
+            hook(summary);
+        }
+    }
+}
+
+impl fmt::Debug for InputHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "InputHook(Some)"
+        } else {
+            "InputHook(None)"
+        })
+    }
+}
+
+/// Two hooks are equal when they are the same function (or both absent).
+impl PartialEq for InputHook {
+    fn eq(&self, other: &InputHook) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+}
+
+impl Eq for InputHook {}
 
 /// One thing to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Stdin,
     File(PathBuf),
+    /// Bytes from elsewhere (an S3 object), opened when a worker reaches it.
+    Stream(Stream),
 }
+
+type Open = dyn Fn() -> io::Result<Box<dyn io::Read + Send>> + Send + Sync;
+
+/// An input that is not a local file: its name for people (e.g. `s3://bucket/key`) and how to read
+/// it. Opening may wait for bytes still on the way; a failure to open or read is an error line for
+/// that input, like an unreadable file.
+#[derive(Clone)]
+pub struct Stream {
+    name: String,
+    open: Arc<Open>,
+}
+
+impl Stream {
+    pub fn new(
+        name: impl Into<String>,
+        open: impl Fn() -> io::Result<Box<dyn io::Read + Send>> + Send + Sync + 'static,
+    ) -> Stream {
+        Stream {
+            name: name.into(),
+            open: Arc::new(open),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Debug for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Stream").field(&self.name).finish()
+    }
+}
+
+/// Streams are told apart by name (one name, one object).
+impl PartialEq for Stream {
+    fn eq(&self, other: &Stream) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Stream {}
 
 /// The input's name as people read it: control and format characters in a file name are escaped.
 impl fmt::Display for Input {
@@ -69,6 +167,7 @@ impl fmt::Display for Input {
         match self {
             Input::Stdin => f.write_str("<stdin>"),
             Input::File(path) => f.write_str(&printable(&path.to_string_lossy())),
+            Input::Stream(stream) => f.write_str(&printable(&stream.name)),
         }
     }
 }
@@ -85,6 +184,8 @@ pub struct Summary {
     pub quiet: [u64; 3],
     /// Inputs or parts of inputs that could not be read or parsed.
     pub errors: u64,
+    /// Alerts not shown because their `eventTime` is outside [`Options::window`].
+    pub outside_window: u64,
 }
 
 impl Summary {
@@ -100,6 +201,7 @@ impl Summary {
             *mine += theirs;
         }
         self.errors += other.errors;
+        self.outside_window += other.outside_window;
     }
 }
 
@@ -117,7 +219,11 @@ impl fmt::Display for Summary {
             let sep = if i == 0 { "" } else { ", " };
             write!(f, "{sep}{} {}", self.quiet(reason), reason.as_str())?;
         }
-        write!(f, "), {} error(s)", self.errors)
+        write!(f, "), {} error(s)", self.errors)?;
+        if self.outside_window > 0 {
+            write!(f, ", {} outside the time window", self.outside_window)?;
+        }
+        Ok(())
     }
 }
 
@@ -279,6 +385,9 @@ fn scan_input(
         Input::File(path) => {
             fs::File::open(path).and_then(|file| decode(file, options, &mut visitor))
         }
+        Input::Stream(stream) => {
+            (stream.open)().and_then(|reader| decode(reader, options, &mut visitor))
+        }
     };
     if let Some(e) = visitor.write_error.take() {
         return Err(e);
@@ -287,6 +396,7 @@ fn scan_input(
         visitor.summary.errors += 1;
         writeln!(visitor.err, "{name}: {}", printable(&e.to_string()))?;
     }
+    options.on_input.done(&visitor.summary);
     Ok(visitor.summary)
 }
 
@@ -356,6 +466,24 @@ impl RecordVisitor for RuleVisitor<'_> {
         self.summary.records += 1;
         let (name, explain, format) = (self.name, self.options.explain, self.options.format);
         match outcome {
+            Outcome::Alert(alert)
+                if !self
+                    .options
+                    .window
+                    .contains_event_time(alert.event_time.as_deref()) =>
+            {
+                self.summary.outside_window += 1;
+                self.emit(|_, err| {
+                    if explain {
+                        writeln!(
+                            err,
+                            "{name}:{line}: outside the time window: {}",
+                            printable(&alert.title)
+                        )?;
+                    }
+                    Ok(())
+                })
+            }
             Outcome::Alert(alert) => {
                 self.summary.alerts += 1;
                 self.emit(|out, err| {

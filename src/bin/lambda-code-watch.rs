@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lambda_code_watch::Detector;
 use lambda_code_watch::scan::{self, Format, Options, Summary};
 use lambda_code_watch::sql::{self, Dialect, RuleSql, TableName};
+use lambda_code_watch::window::TimeWindow;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,10 @@ const SCAN_ABOUT: &str = "\
 Run the rule over CloudTrail records and print an alert for each code update made by a person.
 
 PATH is a file or a directory (read recursively, in name order); none, or '-', reads stdin.
+PATH may also be s3://BUCKET/PREFIX (builds with the cargo feature `s3`): the CloudTrail objects
+below it are read straight from S3, many at once, in the order a local scan of the same tree would
+read them. --accounts, --regions and --since/--until choose which key prefixes of the trail layout
+(AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/) are listed and fetched.
 Each input may hold, in any mix: single CloudTrail records, EventBridge envelopes (record under
 \"detail\"), CloudTrail log files ({\"Records\": [...]}), `aws cloudtrail lookup-events` output
 ({\"Events\": [{\"CloudTrailEvent\": \"...\"}]}), JSON arrays of these, one per line (NDJSON) or
@@ -68,6 +73,9 @@ Exit status:
 Examples:
   lambda-code-watch scan events/
   lambda-code-watch scan --format text ~/cloudtrail/AWSLogs/111122223333/CloudTrail/
+  lambda-code-watch scan --since 2025-01-01 --until 2025-12-31 s3://org-trail-bucket/AWSLogs/o-abc123/
+  AWS_PROFILE=security-audit lambda-code-watch scan --accounts 111122223333 --regions eu-west-1 \\
+      --since 2025-06-01T00:00:00Z s3://org-trail-bucket/
   aws cloudtrail lookup-events --lookup-attributes \\
       AttributeKey=EventSource,AttributeValue=lambda.amazonaws.com | lambda-code-watch scan";
 
@@ -90,7 +98,25 @@ struct ScanArgs {
     /// Inputs scanned at once [default: number of CPUs]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
-    /// Files or directories to read; none, or '-', reads stdin
+    /// Show only alerts whose eventTime is at or after this: a date (2025-06-01, from the start of
+    /// that UTC day) or an RFC 3339 time (2025-06-01T12:00:00Z); s3:// inputs list only the days
+    /// from this one on
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Show only alerts whose eventTime is at or before this: a date (through the end of that UTC
+    /// day) or an RFC 3339 time; s3:// inputs list days up to the day after it (late deliveries)
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// s3:// inputs: read only these accounts' logs (12-digit IDs, comma-separated)
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    accounts: Vec<String>,
+    /// s3:// inputs: read only these regions' logs (comma-separated, e.g. us-east-1,eu-west-1)
+    #[arg(long, value_name = "REGION,...", value_delimiter = ',')]
+    regions: Vec<String>,
+    /// s3:// inputs: objects downloaded at once, ahead of the scan [default: 32]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    s3_concurrency: Option<u16>,
+    /// Files or directories to read, or s3://BUCKET/PREFIX; none, or '-', reads stdin
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
@@ -170,6 +196,16 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     if let Some(jobs) = args.jobs {
         options.jobs = usize::from(jobs);
     }
+    options.window = match TimeWindow::parse(args.since.as_deref(), args.until.as_deref()) {
+        Ok(window) => window,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    if let Err(e) = check_s3_filters(&args) {
+        return usage_error(&e);
+    }
+    if args.paths.iter().any(|p| is_s3(p)) {
+        return run_s3_scan(args, options);
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let stderr = io::stderr();
@@ -181,6 +217,180 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         out.flush()?;
         Ok(scanned)
     });
+    report(result, summary, &mut err, || {})
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("lambda-code-watch: {message}");
+    ExitCode::from(2)
+}
+
+fn is_s3(path: &std::path::Path) -> bool {
+    path.to_str().is_some_and(|p| p.starts_with("s3://"))
+}
+
+/// `--accounts` and `--regions` choose S3 key prefixes: refused when there is nothing to choose
+/// from, or when a value cannot be a folder of the layout.
+fn check_s3_filters(args: &ScanArgs) -> Result<(), String> {
+    let has_s3 = args.paths.iter().any(|p| is_s3(p));
+    for (flag, values) in [("--accounts", &args.accounts), ("--regions", &args.regions)] {
+        if !values.is_empty() && !has_s3 {
+            return Err(format!(
+                "{flag} chooses which S3 key prefixes are read: give an s3://BUCKET/PREFIX input"
+            ));
+        }
+    }
+    if let Some(bad) = args
+        .accounts
+        .iter()
+        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!(
+            "--accounts: {bad:?} is not a 12-digit AWS account ID"
+        ));
+    }
+    if let Some(bad) = args.regions.iter().find(|r| {
+        r.is_empty()
+            || !r
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }) {
+        return Err(format!(
+            "--regions: {bad:?} is not an AWS region name (such as eu-west-1)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "s3"))]
+fn run_s3_scan(args: ScanArgs, _options: Options) -> ExitCode {
+    let url = args
+        .paths
+        .iter()
+        .find(|p| is_s3(p))
+        .expect("called with an s3:// input");
+    usage_error(&format!(
+        "{}: this build reads local files only; build it with S3 support: \
+         `cargo install --path . --features s3` (or `cargo run --release --features s3 -- scan ...`)",
+        url.display()
+    ))
+}
+
+/// Lists every s3:// input (a failure there ends the scan before anything is read), then scans
+/// the objects and the local inputs in argument order, with a progress bar on a terminal.
+#[cfg(feature = "s3")]
+fn run_s3_scan(args: ScanArgs, mut options: Options) -> ExitCode {
+    use lambda_code_watch::s3::{self, Progress, S3, S3Url, Selection, Target};
+    use std::io::IsTerminal;
+
+    let mut urls = Vec::new();
+    for path in args.paths.iter().filter(|p| is_s3(p)) {
+        match S3Url::parse(&path.to_string_lossy()) {
+            Ok(url) => urls.push(url),
+            Err(e) => return usage_error(&e.to_string()),
+        }
+    }
+    let concurrency = args
+        .s3_concurrency
+        .map_or(s3::DEFAULT_CONCURRENCY, usize::from);
+    let fatal = |message: String| {
+        eprintln!("lambda-code-watch: {message}");
+        ExitCode::FAILURE
+    };
+    let s3 = match S3::connect(concurrency) {
+        Ok(s3) => s3,
+        Err(e) => return fatal(e.to_string()),
+    };
+    let selection = Selection {
+        window: options.window,
+        accounts: args.accounts.clone(),
+        regions: args.regions.clone(),
+    };
+
+    // Each argument in turn: local inputs at once, S3 objects listed (downloads start later).
+    enum Part {
+        Local(Vec<scan::Input>),
+        Objects(usize),
+    }
+    let mut summary = Summary::default();
+    let mut parts = Vec::new();
+    let mut objects = Vec::new();
+    let mut urls = urls.into_iter();
+    for path in &args.paths {
+        if is_s3(path) {
+            let url = urls.next().expect("one URL per s3:// argument");
+            match s3.list(&url, &selection) {
+                Ok(found) => {
+                    parts.push(Part::Objects(found.len()));
+                    objects.extend(found);
+                }
+                Err(e) => return fatal(e.to_string()),
+            }
+        } else {
+            match scan::collect_inputs(std::slice::from_ref(path), &mut summary, &mut io::stderr())
+            {
+                Ok(inputs) => parts.push(Part::Local(inputs)),
+                Err(e) => return fatal(format!("cannot write to stderr: {e}")),
+            }
+        }
+    }
+    let inputs_total = parts
+        .iter()
+        .map(|part| match part {
+            Part::Local(inputs) => inputs.len(),
+            Part::Objects(n) => *n,
+        })
+        .sum::<usize>();
+    let bytes_total = objects.iter().map(|o| o.size).sum();
+    let progress = Progress::on_terminal(inputs_total as u64, bytes_total);
+    let mut streams = s3.inputs(objects, progress.clone()).into_iter();
+    let mut inputs = Vec::with_capacity(inputs_total);
+    for part in parts {
+        match part {
+            Part::Local(local) => inputs.extend(local),
+            Part::Objects(n) => inputs.extend(streams.by_ref().take(n)),
+        }
+    }
+
+    let (mut out, mut err): (Box<dyn Write>, Box<dyn Write>) = match &progress {
+        Some(progress) => {
+            let hook = progress.clone();
+            options.on_input = scan::InputHook::new(move |s| hook.input_done(s));
+            let out: Box<dyn Write> = if io::stdout().is_terminal() {
+                Box::new(progress.writer(Target::Stdout))
+            } else {
+                Box::new(io::BufWriter::with_capacity(64 * 1024, io::stdout()))
+            };
+            (out, Box::new(progress.writer(Target::Stderr)))
+        }
+        None => (
+            Box::new(io::BufWriter::with_capacity(64 * 1024, io::stdout())),
+            Box::new(io::stderr()),
+        ),
+    };
+    let detector = Detector::default();
+    let result = scan::scan(&inputs, &detector, &options, &mut out, &mut err).and_then(|scanned| {
+        out.flush()?;
+        err.flush()?;
+        Ok(scanned)
+    });
+    drop(inputs);
+    report(result, summary, &mut io::stderr(), || {
+        if let Some(progress) = &progress {
+            progress.finish();
+        }
+    })
+}
+
+/// Prints the summary (after `before_summary`, e.g. clearing a progress bar) and gives the exit
+/// status: errors found while collecting inputs (`summary`) add to the scan's.
+fn report(
+    result: io::Result<Summary>,
+    mut summary: Summary,
+    err: &mut dyn Write,
+    before_summary: impl FnOnce(),
+) -> ExitCode {
+    before_summary();
     match result {
         Ok(scanned) => {
             summary = Summary {
