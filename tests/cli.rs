@@ -420,3 +420,19 @@ fn input_that_is_not_a_record_is_an_error_not_a_crash() {
         (Some(0), (0, 0, 0))
     );
 }
+
+#[test]
+fn a_line_cut_mid_write_never_hides_the_alert_on_the_next_line() {
+    let input = format!(
+        "{}\n{}\n{}\n",
+        event("quiet/cicd-role.json"),
+        r#"{"eventSource": "lambda.amazonaws.com", "eventName": "#,
+        event("alert/iam-user.json"),
+    );
+    let output = cli(&["scan"], input.as_bytes());
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.lines().any(|l| l.starts_with("<stdin>:2: ")), "{err}");
+    assert_eq!(summary_counts(&output), (2, 1, 1), "{err}");
+    assert_eq!(stdout_lines(&output)[0]["actor"], "john.developer");
+}

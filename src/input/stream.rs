@@ -103,6 +103,10 @@ pub(super) struct Stream<'v, R, V> {
     /// Line of the last token consumed, for errors about a document that stops short.
     pub(super) last_token_line: u64,
     pub(super) frames: Vec<Frame>,
+    /// The line where the unsettled part of the input begins: its first token other than ','
+    /// since the last record or wrong-shape value handed to the visitor, the last resume point
+    /// or the start (see `recovery.rs`). `None` while nothing but ',' and whitespace was read.
+    pub(super) broken_from: Option<u64>,
     /// Unescaped `CloudTrailEvent` strings.
     scratch: Vec<u8>,
     /// The visitor asked to stop.
@@ -116,6 +120,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             visitor,
             last_token_line: 1,
             frames: Vec::with_capacity(4),
+            broken_from: None,
             scratch: Vec::new(),
             stopped: false,
         }
@@ -137,18 +142,20 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         self.input.skip_bom()?;
         while !self.stopped {
             let Some(byte) = self.input.skip_whitespace()? else {
-                if let Some(frame) = self.frames.last() {
-                    let expected = match frame {
-                        Frame::Container(_) => "'}' closing an object",
-                        _ => "']' closing an array",
-                    };
-                    let reason = Problem::Unexpected {
-                        expected,
-                        found: None,
-                    };
-                    self.report(self.last_token_line, &reason.to_string());
-                }
-                return Ok(());
+                let Some(frame) = self.frames.last() else {
+                    return Ok(());
+                };
+                let expected = match frame {
+                    Frame::Container(_) => "'}' closing an object",
+                    _ => "']' closing an array",
+                };
+                let problem = Problem::Unexpected {
+                    expected,
+                    found: None,
+                };
+                // Recovery may go back to a line that a container swallowed.
+                self.syntax_error(self.input.pos, problem, 0, None)?;
+                continue;
             };
             match self.frames.last().copied() {
                 None => self.document(byte)?,
@@ -170,8 +177,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         match byte {
             b'{' => self.object_document(),
             b'[' => {
-                self.input.pos += 1;
-                self.last_token_line = self.input.line;
+                self.token();
                 self.frames.push(Frame::Documents(Expect::FirstOrClose));
                 Ok(())
             }
@@ -228,8 +234,10 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 return self.syntax_error(self.input.pos, problem, 0, None);
             }
         }
-        self.input.pos += 1;
-        self.last_token_line = self.input.line;
+        self.token();
+        if self.frames.is_empty() {
+            self.settle();
+        }
         Ok(())
     }
 
@@ -251,8 +259,10 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         return self.syntax_error(self.input.pos, problem, 0, None);
                     }
                 }
-                self.input.pos += 1;
-                self.last_token_line = self.input.line;
+                self.token();
+                if self.frames.is_empty() {
+                    self.settle();
+                }
                 Ok(())
             }
             Member::Key => {
@@ -264,7 +274,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         newlines,
                         line_start,
                     } => {
-                        self.advance(end, newlines, line_start);
+                        self.pass(end, newlines, line_start);
                         match kind {
                             Some(kind) => self.set_top(Frame::Container(Member::Value(kind))),
                             None => {
@@ -290,8 +300,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             Member::Value(kind) => {
                 self.set_top(Frame::Container(Member::CommaOrClose));
                 if byte == b'[' {
-                    self.input.pos += 1;
-                    self.last_token_line = self.input.line;
+                    self.token();
                     self.frames.push(match kind {
                         ContainerKind::Records => Frame::Records(Expect::FirstOrClose),
                         ContainerKind::Events => Frame::Events(Expect::FirstOrClose),
@@ -323,6 +332,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             } => {
                 self.deliver(self.input.pos, self.input.pos + end, self.input.line);
                 self.advance(end, newlines, line_start);
+                self.settle();
                 Ok(())
             }
             Unit::Done {
@@ -331,7 +341,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 line_start,
                 ..
             } => {
-                self.advance(value_at, newlines, line_start);
+                self.pass(value_at, newlines, line_start);
                 self.frames.push(Frame::Container(Member::Value(kind)));
                 Ok(())
             }
@@ -361,6 +371,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             } => {
                 self.deliver(self.input.pos, self.input.pos + end, self.input.line);
                 self.advance(end, newlines, line_start);
+                self.settle();
                 Ok(())
             }
             Unit::Invalid {
@@ -436,6 +447,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         };
         self.stopped |= flow.is_break();
         self.advance(end, newlines, line_start);
+        self.settle();
         Ok(())
     }
 
@@ -453,6 +465,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             } => {
                 self.report(self.input.line, &message(kind_of(first)));
                 self.advance(end, newlines, line_start);
+                self.settle();
                 Ok(())
             }
             Unit::Invalid {
@@ -482,7 +495,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 line_start,
                 ..
             } => {
-                self.advance(end, newlines, line_start);
+                self.pass(end, newlines, line_start);
                 Ok(())
             }
             Unit::Invalid {
@@ -550,6 +563,20 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 }
             }
         }
+    }
+
+    /// Moves past a skimmed unit of `end` bytes that is not handed to the visitor (a container's
+    /// opening, key or ignored member), noting it for recovery.
+    fn pass(&mut self, end: usize, newlines: u64, line_start: Option<usize>) {
+        self.note_unsettled(end);
+        self.advance(end, newlines, line_start);
+    }
+
+    /// Moves past a one-byte token ('[', ',', ']', '}') of a container, noting it for recovery.
+    fn token(&mut self) {
+        self.note_unsettled(1);
+        self.input.pos += 1;
+        self.last_token_line = self.input.line;
     }
 
     /// Moves past a skimmed unit of `end` bytes.
