@@ -564,6 +564,8 @@ fn each_alert_is_written_out_as_soon_as_it_is_final() {
 
 /// Runs the CLI with `args`, output discarded, and returns its exit code and its own peak
 /// resident memory in MiB (`wait4`'s `ru_maxrss`, for that child alone).
+// The child is reaped by `wait4`, which std's `wait` cannot do: it drops `ru_maxrss`.
+#[allow(clippy::zombie_processes)]
 fn exit_code_and_peak_rss_mib(args: &[&str]) -> (i32, i64) {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-code-watch"))
         .args(args)
