@@ -40,6 +40,8 @@ pub struct Options {
     pub explain: bool,
     /// Number of inputs scanned at once.
     pub jobs: usize,
+    /// Most bytes one gzip input may inflate to; past it, the input ends with an error.
+    pub max_inflated_bytes: u64,
     /// Test oracle, not a user setting: decode with the simple reference decoder (whole input in
     /// memory, no caps) and parse every record, instead of the streaming decoder and the literal
     /// prefilter. Tests and `examples/scan_reference.rs` use it to show both print the same bytes.
@@ -52,6 +54,7 @@ impl Default for Options {
             format: Format::Json,
             explain: false,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_inflated_bytes: input::DEFAULT_MAX_INFLATED_BYTES,
             reference_decoder: false,
         }
     }
@@ -350,7 +353,10 @@ fn decode(
     if options.reference_decoder {
         input::decode_reference(reader, visitor)
     } else {
-        input::decode(reader, visitor)
+        let limits = input::Limits {
+            max_inflated_bytes: options.max_inflated_bytes,
+        };
+        input::decode_with_limits(reader, visitor, &limits)
     }
 }
 

@@ -607,3 +607,34 @@ fn a_parallel_scan_of_many_alerts_stays_in_bounded_memory() {
     assert_eq!(code, 0);
     assert!(peak_mib < 64, "scan -j 2 peaked at {peak_mib} MiB");
 }
+
+#[test]
+fn gzip_input_that_inflates_past_the_limit_is_an_error_after_its_records() {
+    let mut data = event("alert/iam-user.json").into_bytes();
+    data.push(b'\n');
+    data.extend(std::iter::repeat_n(b' ', 1 << 20));
+    data.extend_from_slice(event("alert/sso-user.json").as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.json.gz");
+    std::fs::write(&path, gzip(&data)).unwrap();
+    let path = path.to_str().unwrap();
+    let output = cli(&["scan", "--max-inflated-size", "64K", path], b"");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(summary_counts(&output), (1, 1, 1), "{err}");
+    assert!(
+        err.contains("bomb.json.gz: stopped after 65536 bytes"),
+        "{err}"
+    );
+    assert!(
+        err.contains("more than 64 KiB (--max-inflated-size)"),
+        "{err}"
+    );
+    assert_eq!(stdout_lines(&output)[0]["actor"], "john.developer");
+    // Under the default limit the same file is read whole.
+    assert_eq!(summary_counts(&cli(&["scan", path], b"")), (2, 2, 0));
+    for bad in ["0", "lots", "-1"] {
+        let output = cli(&["scan", "--max-inflated-size", bad, path], b"");
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", stderr(&output));
+    }
+}

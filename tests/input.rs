@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use lambda_code_watch::input::{MAX_RECORD_BYTES, RecordVisitor, decode, decode_reference};
+use lambda_code_watch::input::{
+    Limits, MAX_RECORD_BYTES, RecordVisitor, decode, decode_reference, decode_with_limits,
+};
 use serde_json::{Value, json};
 
 /// Everything a decoder reported, in order.
@@ -863,6 +865,58 @@ fn truncated_or_corrupt_gzip_is_an_io_error_after_the_records_before_it() {
     let mut trailing_junk = compressed;
     trailing_junk.extend_from_slice(b"not gzip");
     assert!(decode(&trailing_junk[..], &mut Collected::default()).is_err());
+}
+
+#[test]
+fn a_gzip_bomb_is_cut_at_the_inflated_size_limit() {
+    // Two records, then 20,000 gzip members of 1 MiB of spaces each: about 20 MB that inflate
+    // to 20 GiB.
+    let mut bomb = gzip(b"{\"a\":1}\n{\"b\":2}\n");
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&vec![b' '; 1 << 20]).unwrap();
+    let member = encoder.finish().unwrap();
+    for _ in 0..20_000 {
+        bomb.extend_from_slice(&member);
+    }
+    struct Counting<'a> {
+        data: &'a [u8],
+        read: usize,
+    }
+    impl Read for Counting<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = (&self.data[self.read..]).read(out)?;
+            self.read += n;
+            Ok(n)
+        }
+    }
+    let mut reader = Counting {
+        data: &bomb,
+        read: 0,
+    };
+    let mut collected = Collected::default();
+    let limits = Limits {
+        max_inflated_bytes: 3 << 20,
+    };
+    let error = decode_with_limits(&mut reader, &mut collected, &limits).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::FileTooLarge, "{error}");
+    let message = error.to_string();
+    assert!(message.contains("3 MiB"), "{message}");
+    assert!(message.contains("--max-inflated-size"), "{message}");
+    assert_eq!(collected.values(), vec![json!({"a": 1}), json!({"b": 2})]);
+    assert!(collected.errors.is_empty(), "{:?}", collected.errors);
+    assert!(
+        reader.read < bomb.len() / 2,
+        "read {} of {} compressed bytes: inflation went on past the limit",
+        reader.read,
+        bomb.len()
+    );
+    // Exactly at the limit is fine, and the default is far above CloudTrail's file sizes.
+    let input = gzip(b"{\"a\":1}\n");
+    let exact = Limits {
+        max_inflated_bytes: 8,
+    };
+    decode_with_limits(&input[..], &mut Collected::default(), &exact).unwrap();
+    assert_eq!(Limits::default().max_inflated_bytes, 1 << 30);
 }
 
 #[test]

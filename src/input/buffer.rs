@@ -217,6 +217,15 @@ impl<R: Read> Buffer<R> {
 
     pub(super) fn read_error(&self, error: io::Error) -> io::Error {
         let at = self.offset + self.end as u64;
+        if error.kind() == io::ErrorKind::FileTooLarge {
+            return io::Error::new(
+                error.kind(),
+                format!(
+                    "stopped after {at} bytes of decompressed input (line {}): {error}",
+                    self.line_count_at_end()
+                ),
+            );
+        }
         let what = if self.gzip {
             "gzip stream is corrupt or truncated"
         } else {

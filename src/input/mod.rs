@@ -86,10 +86,43 @@ pub trait RecordVisitor {
     fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()>;
 }
 
-/// Fast streaming decoder with bounded memory. `Err` only for I/O errors, including corrupt or
-/// truncated gzip streams (the records before the damage have been delivered by then).
+/// Default of [`Limits::max_inflated_bytes`]: 1 GiB, far above any CloudTrail log file (AWS
+/// delivers one per account, region and five minutes, tens of MB at most inflated), so only a
+/// gzip bomb, or a whole archive gzipped as one file, reaches it.
+pub const DEFAULT_MAX_INFLATED_BYTES: u64 = 1 << 30;
+
+/// Bounds on the work one input may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes a gzip-compressed input may inflate to. Past it, decoding stops with an
+    /// [`io::ErrorKind::FileTooLarge`] error, after the records before the cut; a small file that
+    /// inflates to many gigabytes costs no more than this.
+    pub max_inflated_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_inflated_bytes: DEFAULT_MAX_INFLATED_BYTES,
+        }
+    }
+}
+
+/// Fast streaming decoder with bounded memory and the default [`Limits`]. `Err` only for I/O
+/// errors, including corrupt or truncated gzip streams (the records before the damage have been
+/// delivered by then).
 pub fn decode<R: Read>(reader: R, visitor: &mut impl RecordVisitor) -> io::Result<()> {
-    stream::decode(reader, visitor)
+    stream::decode(reader, visitor, &Limits::default())
+}
+
+/// [`decode`] with the given limits; `Err` also when gzip input inflates past
+/// [`Limits::max_inflated_bytes`].
+pub fn decode_with_limits<R: Read>(
+    reader: R,
+    visitor: &mut impl RecordVisitor,
+    limits: &Limits,
+) -> io::Result<()> {
+    stream::decode(reader, visitor, limits)
 }
 
 /// Reference decoder: the same shapes and recovery rules as [`decode`], written plainly (the

@@ -13,17 +13,21 @@
 
 use std::io::{self, Read};
 
-use super::RecordVisitor;
 use super::buffer::Buffer;
-use super::gzip::{self, Inflated};
+use super::gzip::{self, Capped, Inflated};
 use super::skim::{
     Capture, ContainerKind, Invalid, Problem, Skimmed, Skimmer, Stop, WATCH_CLOUDTRAIL_EVENT,
     WATCH_CONTAINERS, WATCH_NOTHING, kind_of, unescape,
 };
+use super::{Limits, RecordVisitor};
 
 pub(super) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-pub(super) fn decode<R: Read, V: RecordVisitor>(mut reader: R, visitor: &mut V) -> io::Result<()> {
+pub(super) fn decode<R: Read, V: RecordVisitor>(
+    mut reader: R,
+    visitor: &mut V,
+    limits: &Limits,
+) -> io::Result<()> {
     let mut head = [0; 2];
     let mut have = 0;
     while have < head.len() {
@@ -36,9 +40,14 @@ pub(super) fn decode<R: Read, V: RecordVisitor>(mut reader: R, visitor: &mut V) 
     }
     let head = &head[..have];
     if head == GZIP_MAGIC {
+        let cap = limits.max_inflated_bytes;
         match gzip::open(head, reader)? {
-            Inflated::Whole(bytes, _slot) => Stream::new(&bytes[..], true, visitor).run(),
-            Inflated::Streaming(source) => Stream::new(source, true, visitor).run(),
+            Inflated::Whole(bytes, _slot) => {
+                Stream::new(Capped::new(&bytes[..], cap), true, visitor).run()
+            }
+            Inflated::Streaming(source) => {
+                Stream::new(Capped::new(source, cap), true, visitor).run()
+            }
         }
     } else {
         Stream::new(head.chain(reader), false, visitor).run()
