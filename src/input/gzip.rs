@@ -106,7 +106,7 @@ impl<R: Read> Read for Capped<R> {
 /// `bytes` as people read a size: `1 GiB`, `512 MiB`, or bytes.
 pub(super) fn human_size(bytes: u64) -> String {
     for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{} {unit}", bytes >> shift);
         }
     }
