@@ -533,7 +533,9 @@ fn a_cut_record_never_hides_the_record_on_the_next_line() {
     let next = json!({"eventSource": "lambda.amazonaws.com", "eventName": "UpdateFunctionCode", "next": true});
     for (place, before, text) in &places {
         let broken_line = before.matches('\n').count() as u64 + 1;
-        for cut in 1..text.len() {
+        // Cut at 0: the line is only the opening of the container (`{"Events":[`, ...).
+        let first_cut = usize::from(before.ends_with('\n'));
+        for cut in first_cut..text.len() {
             if !text.is_char_boundary(cut) {
                 continue;
             }
@@ -556,7 +558,14 @@ fn a_cut_record_never_hides_the_record_on_the_next_line() {
             );
             assert_eq!(values.last(), Some(&json!({"z": 1})), "{label}");
             assert!(!ours.errors.is_empty(), "{label}");
-            assert_eq!(ours.errors[0].0, broken_line, "{label}: {:?}", ours.errors);
+            // A bare container opening can hold the next record as an element: then the
+            // container stops short after it, and says so there.
+            let error_line = ours.errors[0].0;
+            assert!(
+                error_line == broken_line || (cut == 0 && error_line == broken_line + 1),
+                "{label}: {:?}",
+                ours.errors
+            );
         }
     }
 }

@@ -32,7 +32,11 @@
 //!   was found ("... at line 7 column 12"). One exception: when the error is that very token and
 //!   it is a '{' or '[' beginning a line (the document before it stopped short, as in `[{...}`
 //!   followed by a new line `{...}`), the error goes to the line of the last token before it and
-//!   decoding resumes at that '{' or '['.
+//!   decoding resumes at that '{' or '['. A '{' or '[' beginning a line where a container
+//!   expected another kind of value (an array in `Records` or in a top-level array, an object
+//!   as the value of `Records`, an entry of `Events` without a `CloudTrailEvent` string) counts
+//!   as such an error too: a file cut right after `{"Events":[` must not turn the next record
+//!   into a malformed entry.
 //!
 //! A line that begins with '{' or '[' inside an unbroken document (a pretty-printed array of
 //! records at column 0, say) changes nothing: the rule applies only after an error. A value

@@ -128,6 +128,19 @@ impl<V: RecordVisitor> Walker<'_, '_, V> {
         at
     }
 
+    fn starts_line(&self, at: usize) -> bool {
+        at == 0 || self.text[at - 1] == b'\n'
+    }
+
+    /// A '{' or '[' beginning a line where a container expected another kind of value: the
+    /// document before it stopped short.
+    fn stops_short(&self, at: usize) -> Broken {
+        Broken {
+            at,
+            reason: "the JSON document stops short: a new one starts here".to_owned(),
+        }
+    }
+
     fn unexpected(&self, at: usize, expected: &str) -> Broken {
         let reason = match self.text.get(at) {
             Some(&byte) => format!("expected {expected}, found byte 0x{byte:02x}"),
@@ -202,6 +215,7 @@ impl<V: RecordVisitor> Walker<'_, '_, V> {
         loop {
             i = match self.text.get(i) {
                 None => return Err(self.unexpected(i, "']' closing an array")),
+                Some(b'[') if self.starts_line(i) => return Err(self.stops_short(i)),
                 Some(b'{') => self.object(i, 1)?,
                 Some(b'[') => self.wrong_shape(i, 1, |kind| {
                     format!("{kind} inside an array is not a CloudTrail record")
@@ -289,6 +303,7 @@ impl<V: RecordVisitor> Walker<'_, '_, V> {
         loop {
             at = match self.text.get(at) {
                 Some(b'[') => self.elements(at, kind, enclosing + 1)?,
+                Some(b'{') if self.starts_line(at) => return Err(self.stops_short(at)),
                 _ => self.wrong_shape(at, enclosing, |found| match kind {
                     ContainerKind::Records => {
                         format!("\"Records\" must be an array of CloudTrail records, found {found}")
@@ -335,8 +350,14 @@ impl<V: RecordVisitor> Walker<'_, '_, V> {
         loop {
             let (element, end) = match self.text.get(i) {
                 None => return Err(self.unexpected(i, "']' closing an array")),
+                Some(b'[') if self.starts_line(i) => return Err(self.stops_short(i)),
                 Some(_) => self.value(i, enclosing)?,
             };
+            let entry_without_record = kind == ContainerKind::Events
+                && !matches!(element.get("CloudTrailEvent"), Some(Value::String(_)));
+            if entry_without_record && element.is_object() && self.starts_line(i) {
+                return Err(self.stops_short(i));
+            }
             let line = self.lines.line_of(i);
             match (kind, &element) {
                 (ContainerKind::Records, Value::Object(_)) => self.record(&element, i, end),

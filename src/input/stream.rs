@@ -199,6 +199,9 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         if expect == Expect::CommaOrClose || (expect == Expect::FirstOrClose && byte == b']') {
             return self.comma_or_close(byte, Frame::Documents);
         }
+        if byte == b'[' && self.input.starts_line(self.input.pos) {
+            return self.stops_short("an object (a record), not an array");
+        }
         self.set_top(Frame::Documents(Expect::CommaOrClose));
         match byte {
             b'{' => self.object_document(),
@@ -216,6 +219,12 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         };
         if expect == Expect::CommaOrClose || (expect == Expect::FirstOrClose && byte == b']') {
             return self.comma_or_close(byte, frame);
+        }
+        if byte == b'[' && self.input.starts_line(self.input.pos) {
+            return self.stops_short(match kind {
+                ContainerKind::Records => "an object (a record), not an array",
+                ContainerKind::Events => "an object (a lookup-events entry), not an array",
+            });
         }
         self.set_top(frame(Expect::CommaOrClose));
         match (kind, byte) {
@@ -307,6 +316,9 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 }
             }
             Member::Value(kind) => {
+                if byte == b'{' && self.input.starts_line(self.input.pos) {
+                    return self.stops_short("an array, not an object");
+                }
                 self.set_top(Frame::Container(Member::CommaOrClose));
                 if byte == b'[' {
                     self.token();
@@ -423,6 +435,11 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 Unit::Oversize => return self.oversize(),
             };
         let line = self.input.line;
+        if matches!(capture, Capture::Absent | Capture::NotString(_))
+            && self.input.starts_line(self.input.pos)
+        {
+            return self.stops_short("a lookup-events entry (with a \"CloudTrailEvent\" string)");
+        }
         let flow = match capture {
             Capture::Absent => self.visitor.error(
                 line,
@@ -458,6 +475,17 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         self.advance(end, newlines, line_start);
         self.settle();
         Ok(())
+    }
+
+    /// A '{' or '[' beginning a line where a container expected another kind of value: the
+    /// document before it stopped short, and a new one starts there (see `recovery.rs`).
+    fn stops_short(&mut self, expected: &'static str) -> io::Result<()> {
+        let found = self.input.buf[self.input.pos];
+        let problem = Problem::Unexpected {
+            expected,
+            found: Some(found),
+        };
+        self.syntax_error(self.input.pos, problem, 0, None)
     }
 
     /// A value whose only use is to be reported as the wrong shape; `message` turns the kind
