@@ -2,8 +2,9 @@
 //!
 //! Each worker scans one input at a time and writes its stdout and stderr into an
 //! [`OrderedWriter`]; one thread ([`Ordered::write_in_order`]) writes the inputs' output in input
-//! order. The input being written (the head) streams: what its worker flushes (every alert) goes
-//! out at once. Inputs further on are held in memory, but
+//! order. The input being written (the head) streams: what its worker flushes (every alert) is
+//! written at once, and stdout is flushed whenever the writing thread has nothing more to write,
+//! so an alert never waits for a slow input, yet a fast scan pays no system call per alert. Inputs further on are held in memory, but
 //! only up to [`HELD_LIMIT`] bytes in all and [`AHEAD`] inputs beyond the head: past that their
 //! workers wait, so a file with millions of alerts costs a few megabytes, not its whole output.
 //!
@@ -47,11 +48,18 @@ struct State {
     held: usize,
     /// The writing thread gave up: workers stop.
     stopped: bool,
+    /// The writing thread waits for output (so a worker must wake it).
+    writer_waiting: bool,
+    /// Workers waiting for room or for their turn to start.
+    workers_waiting: usize,
 }
 
 pub(super) struct Ordered {
     state: Mutex<State>,
-    changed: Condvar,
+    /// Wakes the writing thread: output arrived.
+    to_writer: Condvar,
+    /// Wakes workers: room was made or the head moved.
+    to_workers: Condvar,
 }
 
 impl Ordered {
@@ -62,8 +70,11 @@ impl Ordered {
                 pending: BTreeMap::new(),
                 held: 0,
                 stopped: false,
+                writer_waiting: false,
+                workers_waiting: 0,
             }),
-            changed: Condvar::new(),
+            to_writer: Condvar::new(),
+            to_workers: Condvar::new(),
         }
     }
 
@@ -73,15 +84,35 @@ impl Ordered {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed.wait(state).unwrap_or_else(|e| e.into_inner())
+    /// Waits as a worker for room or for the head to move.
+    fn worker_wait<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        state.workers_waiting += 1;
+        let mut state = self
+            .to_workers
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
+        state.workers_waiting -= 1;
+        state
+    }
+
+    /// Wakes the writing thread if it waits (a wake-up is a system call: not one per alert).
+    fn wake_writer(&self, state: &State) {
+        if state.writer_waiting {
+            self.to_writer.notify_one();
+        }
+    }
+
+    fn wake_workers(&self, state: &State) {
+        if state.workers_waiting > 0 {
+            self.to_workers.notify_all();
+        }
     }
 
     /// Waits until input `index` may be started; false when the scan stopped.
     pub(super) fn start(&self, index: usize) -> bool {
         let mut state = self.lock();
         while !state.stopped && index >= state.head + AHEAD {
-            state = self.wait(state);
+            state = self.worker_wait(state);
         }
         !state.stopped
     }
@@ -97,14 +128,15 @@ impl Ordered {
 
     /// Records input `index`'s result; its writers must have been closed.
     pub(super) fn finish(&self, index: usize, result: io::Result<Summary>) {
-        self.lock().pending.entry(index).or_default().done = Some(result);
-        self.changed.notify_all();
+        let mut state = self.lock();
+        state.pending.entry(index).or_default().done = Some(result);
+        self.wake_writer(&state);
     }
 
     /// No more output is taken: waiting workers give up.
     pub(super) fn stop(&self) {
         self.lock().stopped = true;
-        self.changed.notify_all();
+        self.to_workers.notify_all();
     }
 
     /// Hands `bytes` of input `index` over to the writing thread, waiting while too much is held.
@@ -129,7 +161,7 @@ impl Ordered {
             if fits {
                 break;
             }
-            state = self.wait(state);
+            state = self.worker_wait(state);
         }
         state.held += bytes.len();
         let pending = state.pending.entry(index).or_default();
@@ -142,8 +174,7 @@ impl Ordered {
         } else {
             target.append(bytes);
         }
-        drop(state);
-        self.changed.notify_all();
+        self.wake_writer(&state);
         Ok(())
     }
 
@@ -169,6 +200,7 @@ impl Ordered {
         err: &mut dyn Write,
     ) -> io::Result<Summary> {
         let mut summary = Summary::default();
+        let mut unflushed = false;
         let mut state = self.lock();
         while state.head < count {
             let head = state.head;
@@ -176,7 +208,20 @@ impl Ordered {
             let (out_bytes, err_bytes) = (mem::take(&mut pending.out), mem::take(&mut pending.err));
             let done = pending.done.take();
             if out_bytes.is_empty() && err_bytes.is_empty() && done.is_none() {
-                state = self.wait(state);
+                if unflushed {
+                    // Nothing more to write for now: what was written goes out before waiting.
+                    drop(state);
+                    out.flush()?;
+                    unflushed = false;
+                    state = self.lock();
+                    continue;
+                }
+                state.writer_waiting = true;
+                state = self
+                    .to_writer
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner());
+                state.writer_waiting = false;
                 continue;
             }
             state.held -= out_bytes.len() + err_bytes.len();
@@ -184,11 +229,11 @@ impl Ordered {
                 state.pending.remove(&head);
                 state.head += 1;
             }
+            self.wake_workers(&state);
             drop(state);
-            self.changed.notify_all();
             if !out_bytes.is_empty() {
                 out.write_all(&out_bytes)?;
-                out.flush()?;
+                unflushed = true;
             }
             err.write_all(&err_bytes)?;
             if let Some(done) = done {
@@ -196,6 +241,8 @@ impl Ordered {
             }
             state = self.lock();
         }
+        drop(state);
+        out.flush()?;
         Ok(summary)
     }
 }
