@@ -192,6 +192,7 @@ fn walk(
     Ok(())
 }
 
+/// What kind of file a skipped one is, for the note on stderr.
 fn special_kind(file_type: &fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
