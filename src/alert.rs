@@ -12,6 +12,7 @@ use crate::rule::Person;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write as _;
+use unicode_general_category::{GeneralCategory, get_general_category};
 
 pub const RULE_ID: &str = "AWS.Lambda.UpdateFunctionCode";
 pub const RULE_NAME: &str = "Lambda Code Updated by User";
@@ -295,18 +296,37 @@ impl Alert {
     }
 }
 
-/// `s` with control characters (including line breaks) escaped as `\n`, `\u{1b}`, ...
+/// `s` with control characters (including line breaks) and invisible Unicode format and separator
+/// characters escaped as `\n`, `\u{1b}`, `\u{202e}`, ...: what a person reads of a record cannot
+/// forge lines or escape sequences, nor look like other text (U+202E right-to-left override makes
+/// `ecila` render as `alice`; zero-width characters make two different names look the same).
 pub fn printable(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(is_hidden) {
         return s.to_owned();
     }
     s.chars()
         .map(|c| {
-            if c.is_control() {
+            if is_hidden(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// A character that does not show as itself: a control character (Unicode Cc) or a format (Cf,
+/// e.g. bidirectional overrides, zero-width joiners, U+FEFF, soft hyphen), line separator (Zl,
+/// U+2028) or paragraph separator (Zp, U+2029) character.
+fn is_hidden(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
+    c.is_control()
+        || matches!(
+            get_general_category(c),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
 }

@@ -25,8 +25,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+
+mod ordered;
 
 /// How alerts are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,6 +48,8 @@ pub struct Options {
     pub explain: bool,
     /// Number of inputs scanned at once.
     pub jobs: usize,
+    /// Most bytes one gzip input may inflate to; past it, the input ends with an error.
+    pub max_inflated_bytes: u64,
     /// Test oracle, not a user setting: decode with the simple reference decoder (whole input in
     /// memory, no caps) and parse every record, instead of the streaming decoder and the literal
     /// prefilter. Tests and `examples/scan_reference.rs` use it to show both print the same bytes.
@@ -62,6 +66,7 @@ impl Default for Options {
             format: Format::Json,
             explain: false,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_inflated_bytes: input::DEFAULT_MAX_INFLATED_BYTES,
             reference_decoder: false,
             window: TimeWindow::default(),
             on_input: InputHook::default(),
@@ -242,14 +247,18 @@ pub fn collect_inputs(
         if path.as_os_str() == "-" {
             inputs.push(Input::Stdin);
         } else {
-            walk(path, &mut inputs, summary, err)?;
+            walk(path, true, &mut inputs, summary, err)?;
         }
     }
     Ok(inputs)
 }
 
+/// Adds the inputs at `path`. A path named on the command line is read whatever it is (a FIFO, a
+/// device: the user asked for it); below a directory only regular files are, because a FIFO
+/// would block the scan and `/dev/zero` would never end; the others are noted on `err`.
 fn walk(
     path: &Path,
+    named: bool,
     inputs: &mut Vec<Input>,
     summary: &mut Summary,
     err: &mut dyn Write,
@@ -263,7 +272,16 @@ fn walk(
         Err(e) => return report(e),
     };
     if !metadata.is_dir() {
-        inputs.push(Input::File(path.to_path_buf()));
+        if named || metadata.is_file() {
+            inputs.push(Input::File(path.to_path_buf()));
+        } else {
+            writeln!(
+                err,
+                "{}: skipped: not a regular file ({}); name it on the command line to read it",
+                printable(&path.to_string_lossy()),
+                special_kind(&metadata.file_type())
+            )?;
+        }
         return Ok(());
     }
     let mut entries = match fs::read_dir(path).and_then(|d| d.collect::<io::Result<Vec<_>>>()) {
@@ -275,10 +293,32 @@ fn walk(
         let is_symlinked_dir = entry.file_type().is_ok_and(|t| t.is_symlink())
             && fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
         if !is_symlinked_dir {
-            walk(&entry.path(), inputs, summary, err)?;
+            walk(&entry.path(), false, inputs, summary, err)?;
         }
     }
     Ok(())
+}
+
+/// What kind of file a skipped one is, for the note on stderr.
+fn special_kind(file_type: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = file_type;
+    "a special file"
 }
 
 /// Scans `inputs`, writing alerts to `out` and problems (and, with `explain`, every verdict) to `err`.
@@ -305,55 +345,72 @@ pub fn scan(
         return Ok(summary);
     }
 
-    // Workers take the next input, scan it into memory buffers (alerts are rare, so these stay small)
-    // and hand them to this thread, which writes them in input order.
+    // Workers take the next input and scan it into an ordered writer, which streams the output of
+    // the input being written and holds a bounded amount of the others' (see `ordered.rs`).
     let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| -> io::Result<Summary> {
-        let (sender, receiver) =
-            mpsc::channel::<(usize, io::Result<(Summary, Vec<u8>, Vec<u8>)>)>();
+    let ordered = ordered::Ordered::new();
+    std::thread::scope(|scope| {
         for _ in 0..jobs {
-            let sender = sender.clone();
-            let (next, stop) = (&next, &stop);
+            let (next, stop, ordered) = (&next, &stop, &ordered);
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(input) = inputs.get(index) else {
                         break;
                     };
-                    let (mut out_buf, mut err_buf) = (Vec::new(), Vec::new());
-                    let result =
-                        scan_input(input, detector, options, stop, &mut out_buf, &mut err_buf)
-                            .map(|s| (s, out_buf, err_buf));
-                    if sender.send((index, result)).is_err() {
+                    if !ordered.start(index) {
                         break;
                     }
+                    let mut finished = Finished {
+                        ordered,
+                        index,
+                        result: None,
+                    };
+                    let mut out_writer = ordered.writer(index, ordered::Stream::Out);
+                    let mut err_writer = ordered.writer(index, ordered::Stream::Err);
+                    let result = scan_input(
+                        input,
+                        detector,
+                        options,
+                        stop,
+                        &mut out_writer,
+                        &mut err_writer,
+                    )
+                    .and_then(|summary| {
+                        out_writer.close()?;
+                        err_writer.close()?;
+                        Ok(summary)
+                    });
+                    finished.result = Some(result);
                 }
             });
         }
-        drop(sender);
-        let mut pending = std::collections::BTreeMap::new();
-        let mut written = 0;
-        let mut write_all = |summary: &mut Summary, result| -> io::Result<()> {
-            let (input_summary, out_buf, err_buf): (Summary, Vec<u8>, Vec<u8>) = result?;
-            out.write_all(&out_buf)?;
-            err.write_all(&err_buf)?;
-            summary.add(&input_summary);
-            Ok(())
-        };
-        for (index, result) in receiver {
-            pending.insert(index, result);
-            while let Some(result) = pending.remove(&written) {
-                if let Err(e) = write_all(&mut summary, result) {
-                    // Stop the workers (the one decoding stops at its next record) and give up.
-                    stop.store(true, Ordering::Relaxed);
-                    next.store(inputs.len(), Ordering::Relaxed);
-                    return Err(e);
-                }
-                written += 1;
-            }
+        let written = ordered.write_in_order(inputs.len(), out, err);
+        if written.is_err() {
+            // Stop the workers (the one decoding stops at its next record) and give up.
+            stop.store(true, Ordering::Relaxed);
+            next.store(inputs.len(), Ordering::Relaxed);
         }
-        Ok(summary)
+        written
     })
+}
+
+/// Hands an input's result to the ordered writer when dropped, so that even a worker that
+/// panicked does not leave the writing thread waiting for it.
+struct Finished<'a> {
+    ordered: &'a ordered::Ordered,
+    index: usize,
+    result: Option<io::Result<Summary>>,
+}
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        let result = self
+            .result
+            .take()
+            .unwrap_or_else(|| Err(io::Error::other("the scanning thread failed")));
+        self.ordered.finish(self.index, result);
+    }
 }
 
 /// Scans one input. Read and decompression errors are reported and counted, not returned: only a
@@ -408,7 +465,10 @@ fn decode(
     if options.reference_decoder {
         input::decode_reference(reader, visitor)
     } else {
-        input::decode(reader, visitor)
+        let limits = input::Limits {
+            max_inflated_bytes: options.max_inflated_bytes,
+        };
+        input::decode_with_limits(reader, visitor, &limits)
     }
 }
 
@@ -491,6 +551,9 @@ impl RecordVisitor for RuleVisitor<'_> {
                         Format::Json => writeln!(out, "{}", alert.to_json())?,
                         Format::Text => writeln!(out, "{}", alert.to_text())?,
                     }
+                    // Out at once: the scan may next wait on a slow input (a pipe, a FIFO named
+                    // on the command line) or be killed, and an alert found must not wait with it.
+                    out.flush()?;
                     if explain {
                         writeln!(err, "{name}:{line}: alert: {}", printable(&alert.title))?;
                     }

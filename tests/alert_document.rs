@@ -252,3 +252,55 @@ fn the_text_rendering_escapes_forged_lines() {
     assert!(text.contains("curl\\nWhere:"), "{text}");
     assert!(!text.contains('\u{1b}'));
 }
+
+/// Invisible format and separator characters (Unicode Cf, Zl, Zp) in record text are escaped in
+/// everything a person reads: U+202E makes `ecila` render as `alice`, zero-width characters
+/// make two names look equal, U+2028/U+2029 break lines in some viewers.
+#[test]
+fn the_text_rendering_escapes_invisible_characters() {
+    let hidden = [
+        ('\u{202e}', "\\u{202e}"),
+        ('\u{200b}', "\\u{200b}"),
+        ('\u{200d}', "\\u{200d}"),
+        ('\u{2066}', "\\u{2066}"),
+        ('\u{feff}', "\\u{feff}"),
+        ('\u{2028}', "\\u{2028}"),
+        ('\u{2029}', "\\u{2029}"),
+        ('\u{ad}', "\\u{ad}"),
+    ];
+    for (c, escaped) in hidden {
+        let mut record: Value = serde_json::from_slice(
+            &std::fs::read(repo_dir().join("events/alert/iam-user.json")).unwrap(),
+        )
+        .unwrap();
+        record["userIdentity"]["userName"] = Value::from(format!("{c}ecila"));
+        record["userAgent"] = Value::from(format!("curl{c}"));
+        record["responseElements"]["functionName"] = Value::from(format!("prod{c}-api"));
+        let alert = alert_of(&serde_json::to_vec(&record).unwrap());
+        let text = alert.to_text();
+        assert!(
+            !text.contains(c),
+            "U+{:04X} reaches the text: {text}",
+            c as u32
+        );
+        for shown in [
+            format!("{escaped}ecila"),
+            format!("curl{escaped}"),
+            format!("prod{escaped}-api"),
+        ] {
+            assert!(text.contains(&shown), "{shown} missing: {text}");
+        }
+        assert_eq!(
+            lambda_code_watch::alert::printable(&format!("a{c}b")),
+            format!("a{escaped}b")
+        );
+        // The JSON document keeps the exact value (machines compare it), as valid JSON.
+        let document: Value = serde_json::from_str(&alert.to_json()).unwrap();
+        assert_eq!(document["actor"], format!("{c}ecila"));
+    }
+    // Visible non-ASCII text is left alone.
+    assert_eq!(
+        lambda_code_watch::alert::printable("josé 😀 日本"),
+        "josé 😀 日本"
+    );
+}

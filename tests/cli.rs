@@ -420,3 +420,221 @@ fn input_that_is_not_a_record_is_an_error_not_a_crash() {
         (Some(0), (0, 0, 0))
     );
 }
+
+#[test]
+fn a_line_cut_mid_write_never_hides_the_alert_on_the_next_line() {
+    let input = format!(
+        "{}\n{}\n{}\n",
+        event("quiet/cicd-role.json"),
+        r#"{"eventSource": "lambda.amazonaws.com", "eventName": "#,
+        event("alert/iam-user.json"),
+    );
+    let output = cli(&["scan"], input.as_bytes());
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.lines().any(|l| l.starts_with("<stdin>:2: ")), "{err}");
+    assert_eq!(summary_counts(&output), (2, 1, 1), "{err}");
+    assert_eq!(stdout_lines(&output)[0]["actor"], "john.developer");
+}
+
+/// Starts the CLI with piped stdio; a guard kills it (and what it started) if the test fails.
+struct Running {
+    child: Option<std::process::Child>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-code-watch"))
+            .args(args)
+            .current_dir(repo_dir())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        Running { child: Some(child) }
+    }
+
+    fn child(&mut self) -> &mut std::process::Child {
+        self.child.as_mut().unwrap()
+    }
+
+    /// Waits at most `seconds` for the CLI to exit; a scan that hangs fails the test.
+    fn finish(mut self, seconds: u64) -> std::process::Output {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while self.child().try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the scan still runs after {seconds} s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.child.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            common::kill_group(child);
+        }
+    }
+}
+
+fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+#[test]
+fn special_files_in_a_directory_are_skipped_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.json"), event("alert/iam-user.json")).unwrap();
+    mkfifo(&dir.path().join("b.fifo"));
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("c.json")).unwrap();
+    std::fs::write(dir.path().join("d.json"), event("alert/sso-user.json")).unwrap();
+    for jobs in ["1", "2"] {
+        let scan = Running::start(&["scan", "-j", jobs, dir.path().to_str().unwrap()]);
+        let output = scan.finish(30);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "-j {jobs}: {err}");
+        assert_eq!(summary_counts(&output), (2, 2, 0), "-j {jobs}: {err}");
+        for skipped in ["b.fifo", "c.json"] {
+            assert!(
+                err.lines()
+                    .any(|line| line.contains(skipped) && line.contains("not a regular file")),
+                "-j {jobs}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_special_file_named_on_the_command_line_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("trail.fifo");
+    mkfifo(&fifo);
+    let scan = Running::start(&["scan", fifo.to_str().unwrap(), "/dev/null"]);
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    writeln!(writer, "{}", event("alert/iam-user.json")).unwrap();
+    drop(writer);
+    let output = scan.finish(30);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(summary_counts(&output), (1, 1, 0));
+}
+
+/// An alert is written out as soon as it is found, even while the scan goes on waiting for
+/// input: with one job and with several (the alert in a file before a stdin that stays open).
+#[test]
+fn each_alert_is_written_out_as_soon_as_it_is_final() {
+    use std::io::BufRead;
+    for (args, feed) in [
+        (vec!["scan", "-j", "1"], true),
+        (
+            vec!["scan", "-j", "2", "events/alert/iam-user.json", "-"],
+            false,
+        ),
+    ] {
+        let mut scan = Running::start(&args);
+        let mut stdin = scan.child().stdin.take().unwrap();
+        if feed {
+            writeln!(stdin, "{}", event("alert/iam-user.json")).unwrap();
+            stdin.flush().unwrap();
+        }
+        let stdout = scan.child().stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{args:?}: no alert written while the input stays open"));
+        let alert: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(alert["actor"], "john.developer", "{args:?}");
+        drop(stdin);
+        assert_eq!(scan.finish(30).status.code(), Some(0), "{args:?}");
+    }
+}
+
+/// Runs the CLI with `args`, output discarded, and returns its exit code and its own peak
+/// resident memory in MiB (`wait4`'s `ru_maxrss`, for that child alone).
+// The child is reaped by `wait4`, which std's `wait` cannot do: it drops `ru_maxrss`.
+#[allow(clippy::zombie_processes)]
+fn exit_code_and_peak_rss_mib(args: &[&str]) -> (i32, i64) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-code-watch"))
+        .args(args)
+        .current_dir(repo_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: waits for our own child by pid; wait4 writes a complete `rusage`.
+    let usage = unsafe {
+        assert_eq!(
+            libc::wait4(child.id() as i32, &mut status, 0, usage.as_mut_ptr()),
+            child.id() as i32
+        );
+        usage.assume_init()
+    };
+    assert!(libc::WIFEXITED(status), "the scan did not exit normally");
+    (libc::WEXITSTATUS(status), usage.ru_maxrss / 1024)
+}
+
+#[test]
+fn a_parallel_scan_of_many_alerts_stays_in_bounded_memory() {
+    // 25,000 alerts (about 60 MB of output) from a small gzip file, twice: with two jobs the
+    // second copy is scanned while the first is written, and neither output may be held whole.
+    let line = event("alert/iam-user.json").into_bytes();
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    for _ in 0..25_000 {
+        encoder.write_all(&line).unwrap();
+        encoder.write_all(b"\n").unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alerts.json.gz");
+    std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+    let path = path.to_str().unwrap();
+    let (code, peak_mib) = exit_code_and_peak_rss_mib(&["scan", "-j", "2", path, path]);
+    assert_eq!(code, 0);
+    assert!(peak_mib < 64, "scan -j 2 peaked at {peak_mib} MiB");
+}
+
+#[test]
+fn gzip_input_that_inflates_past_the_limit_is_an_error_after_its_records() {
+    let mut data = event("alert/iam-user.json").into_bytes();
+    data.push(b'\n');
+    data.extend(std::iter::repeat_n(b' ', 1 << 20));
+    data.extend_from_slice(event("alert/sso-user.json").as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.json.gz");
+    std::fs::write(&path, gzip(&data)).unwrap();
+    let path = path.to_str().unwrap();
+    let output = cli(&["scan", "--max-inflated-size", "64K", path], b"");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(summary_counts(&output), (1, 1, 1), "{err}");
+    assert!(
+        err.contains("bomb.json.gz: stopped after 65536 bytes"),
+        "{err}"
+    );
+    assert!(
+        err.contains("more than 64 KiB (--max-inflated-size)"),
+        "{err}"
+    );
+    assert_eq!(stdout_lines(&output)[0]["actor"], "john.developer");
+    // Under the default limit the same file is read whole.
+    assert_eq!(summary_counts(&cli(&["scan", path], b"")), (2, 2, 0));
+    for bad in ["0", "lots", "-1"] {
+        let output = cli(&["scan", "--max-inflated-size", bad, path], b"");
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", stderr(&output));
+    }
+}

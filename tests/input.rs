@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use lambda_code_watch::input::{MAX_RECORD_BYTES, RecordVisitor, decode, decode_reference};
+use lambda_code_watch::input::{
+    Limits, MAX_RECORD_BYTES, RecordVisitor, decode, decode_reference, decode_with_limits,
+};
 use serde_json::{Value, json};
 
 /// Everything a decoder reported, in order.
@@ -470,15 +472,100 @@ fn a_bad_line_costs_only_that_line() {
         }
         let label = format!("cut after {:?}", String::from_utf8_lossy(prefix));
         let ours = assert_agree(&input, &label);
+        // Even a prefix that ends where a value is due (after ':', '[' or ',') costs only itself:
+        // the next line is not swallowed as that value.
         assert_eq!(ours.errors.len(), 1, "{label}: {:?}", ours.errors);
-        // A prefix that ends where a value is due swallows the next line as that value.
-        let swallows = matches!(prefix.trim_ascii_end().last(), Some(b':' | b'[' | b','));
-        if !swallows {
-            assert_eq!(ours.records.len(), 6, "{label}: {:?}", ours.errors);
-            assert_eq!(ours.errors[0].0, 4, "{label}: {:?}", ours.errors);
-            assert_eq!(ours.lines(), vec![1, 2, 3, 5, 6, 7], "{label}");
-        } else {
-            assert!(ours.records.len() >= 5, "{label}: {:?}", ours.errors);
+        assert_eq!(ours.records.len(), 6, "{label}: {:?}", ours.errors);
+        assert_eq!(ours.errors[0].0, 4, "{label}: {:?}", ours.errors);
+        assert_eq!(ours.lines(), vec![1, 2, 3, 5, 6, 7], "{label}");
+    }
+}
+
+/// A record cut anywhere, in every place a record can be, never hides the record on the next
+/// line, and the error names the line where the cut record starts.
+#[test]
+fn a_cut_record_never_hides_the_record_on_the_next_line() {
+    let good = json!({
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": "UpdateFunctionCode20150331v2",
+        "requestParameters": {"functionName": "f", "publish": true},
+        "n": [1, {"a": null}, [2.5e3, "x\"y"]],
+        "s": "tab\tquote\" é",
+    });
+    let compact = serde_json::to_string(&good).unwrap();
+    let pretty = serde_json::to_string_pretty(&good).unwrap();
+    let embedded = serde_json::to_string(&compact).unwrap();
+    let entry = format!("{{\"EventId\":\"1\",\"CloudTrailEvent\":{embedded}}}");
+    // (where, what comes before the cut text on its line, the text that is cut)
+    let places: Vec<(&str, String, &str)> = vec![
+        ("an NDJSON line", "{\"a\":1}\n".into(), &compact),
+        ("a pretty-printed document", "{\"a\":1}\n".into(), &pretty),
+        ("a top-level array", "[".into(), &compact),
+        ("an array after an element", "[{\"a\":1},".into(), &compact),
+        ("\"Records\"", "{\"Records\":[".into(), &compact),
+        (
+            "\"Records\" after an element",
+            "{\"Records\":[{\"a\":1},".into(),
+            &compact,
+        ),
+        (
+            "a member beside \"Records\"",
+            "{\"Records\":[{\"a\":1}],\"Digest\":".into(),
+            &compact,
+        ),
+        (
+            "a key beside \"Records\"",
+            "{\"Records\":[],".into(),
+            "\"Digest\":[1,2]",
+        ),
+        (
+            "\"Records\" in an array",
+            "[{\"Records\":[".into(),
+            &compact,
+        ),
+        ("a lookup-events entry", "{\"Events\":[".into(), &entry),
+        (
+            "a CloudTrailEvent string",
+            "{\"Events\":[{\"CloudTrailEvent\":".into(),
+            &embedded,
+        ),
+    ];
+    let next = json!({"eventSource": "lambda.amazonaws.com", "eventName": "UpdateFunctionCode", "next": true});
+    for (place, before, text) in &places {
+        let broken_line = before.matches('\n').count() as u64 + 1;
+        // Cut at 0: the line is only the opening of the container (`{"Events":[`, ...).
+        let first_cut = usize::from(before.ends_with('\n'));
+        for cut in first_cut..text.len() {
+            if !text.is_char_boundary(cut) {
+                continue;
+            }
+            let input = format!("{before}{}\n{next}\n{{\"z\":1}}\n", &text[..cut]);
+            let label = format!("{place} cut after {:?}", &text[..cut]);
+            let ours = assert_agree(input.as_bytes(), &label);
+            let values = ours.values();
+            let found = values.iter().position(|value| *value == next);
+            let Some(found) = found else {
+                panic!(
+                    "{label}: the record after the cut is lost: {:?}",
+                    ours.errors
+                );
+            };
+            let cut_lines = text[..cut].matches('\n').count() as u64;
+            assert_eq!(
+                ours.records[found].1,
+                broken_line + cut_lines + 1,
+                "{label}"
+            );
+            assert_eq!(values.last(), Some(&json!({"z": 1})), "{label}");
+            assert!(!ours.errors.is_empty(), "{label}");
+            // A bare container opening can hold the next record as an element: then the
+            // container stops short after it, and says so there.
+            let error_line = ours.errors[0].0;
+            assert!(
+                error_line == broken_line || (cut == 0 && error_line == broken_line + 1),
+                "{label}: {:?}",
+                ours.errors
+            );
         }
     }
 }
@@ -598,8 +685,18 @@ fn a_multi_line_document_broken_in_the_middle_gives_one_error() {
         "elements before the damage are kept"
     );
     assert_eq!(ours.errors.len(), 1, "{:?}", ours.errors);
-    let line = text[..broken_at].matches('\n').count() as u64 + 1;
+    // Reported on the line where the broken record starts, saying where the damage is.
+    let record_start = text[..broken_at].rfind('{').unwrap();
+    let line = text[..record_start].matches('\n').count() as u64 + 1;
     assert_eq!(ours.errors[0].0, line);
+    let damaged_line = text[..broken_at].matches('\n').count() + 1;
+    assert!(
+        ours.errors[0]
+            .1
+            .contains(&format!("at line {damaged_line} column 7")),
+        "{:?}",
+        ours.errors
+    );
 
     let single_line = format!(
         "{{\"Records\":[{}]}}",
@@ -687,6 +784,43 @@ fn records_straddling_buffer_boundaries_and_growing_the_buffer() {
 }
 
 #[test]
+fn recovery_goes_back_to_a_swallowed_line_across_buffer_refills() {
+    // A member cut after its key swallows the next line (a 3 MiB record) as its value, and the
+    // break shows only at the line after that, megabytes later.
+    let pad = "p".repeat(3 << 20);
+    let big = json!({"eventName": "UpdateFunctionCode", "pad": pad});
+    let input = format!("{{\"Records\":[{{\"a\":1}}],\"Digest\":\n{big}\n{{\"next\":1}}\n");
+    let ours = assert_agree(input.as_bytes(), "swallowed 3 MiB line");
+    assert_eq!(
+        ours.values(),
+        vec![json!({"a": 1}), big, json!({"next": 1})],
+        "{:?}",
+        ours.errors
+    );
+    assert_eq!(ours.lines(), vec![1, 2, 3]);
+    assert_eq!(ours.errors.len(), 1);
+    assert_eq!(ours.errors[0].0, 1, "{:?}", ours.errors);
+    let trickled = fast_trickled(input.as_bytes(), 4093);
+    assert_eq!(trickled.records, ours.records);
+    assert_eq!(trickled.errors, ours.errors);
+}
+
+#[test]
+fn an_oversized_value_that_swallowed_lines_gives_them_back() {
+    let huge = format!(
+        "{{\"pad\":\"{}\"}}",
+        "h".repeat(MAX_RECORD_BYTES + (2 << 20))
+    );
+    let input = format!("{{\"cut\":\n{huge}\n{{\"next\":1}}\n");
+    let ours = fast(input.as_bytes());
+    // Compared by line and size only: the values are megabytes long.
+    assert_eq!(ours.lines(), vec![3], "{:?}", ours.errors);
+    assert_eq!(ours.records[0].0, b"{\"next\":1}");
+    let lines: Vec<u64> = ours.errors.iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, vec![1, 2], "{:?}", ours.errors);
+}
+
+#[test]
 fn a_record_over_the_cap_is_reported_and_skipped() {
     let huge = format!(
         "{{\"eventName\":\"UpdateFunctionCode20150331v2\",\"pad\":\"{}\",\"nested\":{{\"s\":\"}}]\\\"\"}}}}",
@@ -740,6 +874,58 @@ fn truncated_or_corrupt_gzip_is_an_io_error_after_the_records_before_it() {
     let mut trailing_junk = compressed;
     trailing_junk.extend_from_slice(b"not gzip");
     assert!(decode(&trailing_junk[..], &mut Collected::default()).is_err());
+}
+
+#[test]
+fn a_gzip_bomb_is_cut_at_the_inflated_size_limit() {
+    // Two records, then 20,000 gzip members of 1 MiB of spaces each: about 20 MB that inflate
+    // to 20 GiB.
+    let mut bomb = gzip(b"{\"a\":1}\n{\"b\":2}\n");
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&vec![b' '; 1 << 20]).unwrap();
+    let member = encoder.finish().unwrap();
+    for _ in 0..20_000 {
+        bomb.extend_from_slice(&member);
+    }
+    struct Counting<'a> {
+        data: &'a [u8],
+        read: usize,
+    }
+    impl Read for Counting<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = (&self.data[self.read..]).read(out)?;
+            self.read += n;
+            Ok(n)
+        }
+    }
+    let mut reader = Counting {
+        data: &bomb,
+        read: 0,
+    };
+    let mut collected = Collected::default();
+    let limits = Limits {
+        max_inflated_bytes: 3 << 20,
+    };
+    let error = decode_with_limits(&mut reader, &mut collected, &limits).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::FileTooLarge, "{error}");
+    let message = error.to_string();
+    assert!(message.contains("3 MiB"), "{message}");
+    assert!(message.contains("--max-inflated-size"), "{message}");
+    assert_eq!(collected.values(), vec![json!({"a": 1}), json!({"b": 2})]);
+    assert!(collected.errors.is_empty(), "{:?}", collected.errors);
+    assert!(
+        reader.read < bomb.len() / 2,
+        "read {} of {} compressed bytes: inflation went on past the limit",
+        reader.read,
+        bomb.len()
+    );
+    // Exactly at the limit is fine, and the default is far above CloudTrail's file sizes.
+    let input = gzip(b"{\"a\":1}\n");
+    let exact = Limits {
+        max_inflated_bytes: 8,
+    };
+    decode_with_limits(&input[..], &mut Collected::default(), &exact).unwrap();
+    assert_eq!(Limits::default().max_inflated_bytes, 1 << 30);
 }
 
 #[test]

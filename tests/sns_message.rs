@@ -408,3 +408,32 @@ fn topic_arns_are_checked() {
     let long = format!("arn:aws:sns:us-east-1:123456789012:{}", "t".repeat(257));
     assert!(TopicArn::parse(&long).is_err());
 }
+
+#[test]
+fn invisible_characters_are_escaped_in_the_subject_and_the_email() {
+    assert_eq!(
+        sns_message::subject("User [\u{202e}ecila] updated"),
+        "User [\\u{202e}ecila] updated"
+    );
+    assert_eq!(
+        sns_message::subject("a\u{200b}b\u{feff}c\u{ad}d"),
+        "a\\u{200b}b\\u{feff}c\\u{ad}d"
+    );
+    assert_eq!(sns_message::subject("a\u{2028}b\u{2029}c"), "a b c");
+    let message = SnsMessage::for_alert(&alert_for(with(
+        record(),
+        "/userIdentity/userName",
+        json!("\u{202e}ecila\u{2028}x"),
+    )))
+    .expect("fits");
+    assert_publishable(&message);
+    assert!(
+        message.subject.contains("\\u{202e}ecila x"),
+        "{}",
+        message.subject
+    );
+    let outer: Value = serde_json::from_str(&message.message).unwrap();
+    let email = outer["email"].as_str().unwrap();
+    assert!(!email.contains(['\u{202e}', '\u{2028}']), "{email}");
+    assert!(email.contains("\\u{202e}ecila\\u{2028}x"), "{email}");
+}

@@ -98,6 +98,11 @@ struct ScanArgs {
     /// Inputs scanned at once [default: number of CPUs]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+    /// Most that one gzip-compressed input may inflate to, in bytes or with a K, M, G or T suffix
+    /// (powers of 1024); past it the input ends with an error, after its records up to there, so
+    /// a small file that inflates to many gigabytes costs no more than this [default: 1G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    max_inflated_size: Option<u64>,
     /// Show only alerts whose eventTime is at or after this: a date (2025-06-01, from the start of
     /// that UTC day) or an RFC 3339 time (2025-06-01T12:00:00Z); s3:// inputs list only the days
     /// from this one on
@@ -119,6 +124,14 @@ struct ScanArgs {
     /// Files or directories to read, or s3://BUCKET/PREFIX; none, or '-', reads stdin
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+fn parse_size_arg(text: &str) -> Result<u64, String> {
+    match parse_size::Config::new().with_binary().parse_size(text) {
+        Ok(0) => Err("must be more than 0".to_owned()),
+        Ok(size) => Ok(size),
+        Err(e) => Err(format!("{e} (expected e.g. 1G, 512M or a number of bytes)")),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -195,6 +208,9 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     };
     if let Some(jobs) = args.jobs {
         options.jobs = usize::from(jobs);
+    }
+    if let Some(size) = args.max_inflated_size {
+        options.max_inflated_bytes = size;
     }
     options.window = match TimeWindow::parse(args.since.as_deref(), args.until.as_deref()) {
         Ok(window) => window,

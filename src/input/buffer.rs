@@ -19,6 +19,17 @@ const MAX_BUFFER: usize = MAX_RECORD + INITIAL_BUFFER;
 
 pub(super) const BOM: &[u8] = b"\xef\xbb\xbf";
 
+/// A place before `pos` that decoding may go back to after a syntax error (see `recovery.rs`),
+/// kept in the buffer across refills while the part of the input after it is less than
+/// [`MAX_RECORD`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Restart {
+    /// Index in `buf`.
+    pub(super) at: usize,
+    /// Its line.
+    pub(super) line: u64,
+}
+
 pub(super) struct Buffer<R> {
     reader: R,
     /// The input is decompressed gzip (for error messages).
@@ -35,6 +46,9 @@ pub(super) struct Buffer<R> {
     pub(super) line: u64,
     /// Offset in the input of the first byte of that line.
     pub(super) line_start: u64,
+    /// Where decoding goes back to after a syntax error, if anywhere; `None` once it would hold
+    /// more than [`MAX_RECORD`] of input, so memory stays bounded.
+    pub(super) restart: Option<Restart>,
 }
 
 impl<R: Read> Buffer<R> {
@@ -49,6 +63,7 @@ impl<R: Read> Buffer<R> {
             offset: 0,
             line: 1,
             line_start: 0,
+            restart: None,
         }
     }
 
@@ -72,6 +87,41 @@ impl<R: Read> Buffer<R> {
         }
         self.line += newlines;
         self.pos += end;
+    }
+
+    /// Whether `buf[at]` (at or after `pos`) is the first byte of a line.
+    pub(super) fn starts_line(&self, at: usize) -> bool {
+        if at == self.pos {
+            self.offset + at as u64 == self.line_start
+        } else {
+            self.buf[at - 1] == b'\n'
+        }
+    }
+
+    /// The first '{' or '[' that begins a line in `buf[from..to]` (`pos <= from`).
+    pub(super) fn line_start_bracket(&self, from: usize, to: usize) -> Option<usize> {
+        let is_bracket = |at: usize| matches!(self.buf[at], b'{' | b'[');
+        let mut at = from;
+        if at == self.pos {
+            if at < to && is_bracket(at) && self.starts_line(at) {
+                return Some(at);
+            }
+            at += 1;
+        }
+        while at < to {
+            let newline = memchr::memchr(b'\n', &self.buf[at - 1..to - 1])?;
+            let candidate = at + newline;
+            if is_bracket(candidate) {
+                return Some(candidate);
+            }
+            at = candidate + 1;
+        }
+        None
+    }
+
+    /// The line of `buf[at]` (at or after `pos`).
+    pub(super) fn line_of(&self, at: usize) -> u64 {
+        self.line + memchr::memchr_iter(b'\n', &self.buf[self.pos..at]).count() as u64
     }
 
     /// Skips whitespace (counting lines, keeping nothing) up to the next token.
@@ -106,12 +156,22 @@ impl<R: Read> Buffer<R> {
         if pending >= MAX_RECORD {
             return Ok(false);
         }
+        if self
+            .restart
+            .is_some_and(|restart| self.end - restart.at >= MAX_RECORD)
+        {
+            self.restart = None;
+        }
         if self.buf.len() - self.end < MIN_READ {
-            if self.pos > 0 {
-                self.buf.copy_within(self.pos..self.end, 0);
-                self.offset += self.pos as u64;
-                self.end = pending;
-                self.pos = 0;
+            let keep = self.restart.map_or(self.pos, |restart| restart.at);
+            if keep > 0 {
+                self.buf.copy_within(keep..self.end, 0);
+                self.offset += keep as u64;
+                self.end -= keep;
+                self.pos -= keep;
+                if let Some(restart) = &mut self.restart {
+                    restart.at = 0;
+                }
             }
             if self.buf.len() - self.end < MIN_READ {
                 let grown = (self.buf.len() * 2).min(MAX_BUFFER);
@@ -157,6 +217,15 @@ impl<R: Read> Buffer<R> {
 
     pub(super) fn read_error(&self, error: io::Error) -> io::Error {
         let at = self.offset + self.end as u64;
+        if error.kind() == io::ErrorKind::FileTooLarge {
+            return io::Error::new(
+                error.kind(),
+                format!(
+                    "stopped after {at} bytes of decompressed input (line {}): {error}",
+                    self.line_count_at_end()
+                ),
+            );
+        }
         let what = if self.gzip {
             "gzip stream is corrupt or truncated"
         } else {

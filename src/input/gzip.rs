@@ -58,6 +58,61 @@ pub(super) enum Inflated<R> {
     Streaming(Box<MultiGzDecoder<io::Chain<Cursor<Vec<u8>>, R>>>),
 }
 
+/// The inflated bytes of one input, at most `cap` of them: past that, a read fails with
+/// [`io::ErrorKind::FileTooLarge`] instead of inflating on (a gzip bomb inflates a thousand
+/// times its size).
+pub(super) struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: u64,
+}
+
+impl<R: Read> Capped<R> {
+    pub(super) fn new(inner: R, cap: u64) -> Capped<R> {
+        Capped {
+            inner,
+            left: cap,
+            cap,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // Exactly at the cap: fine if the stream ends here.
+            let mut probe = [0; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::FileTooLarge,
+                    format!(
+                        "the gzip stream inflates to more than {} (--max-inflated-size); the rest \
+                         of this input was not read",
+                        human_size(self.cap)
+                    ),
+                )),
+            };
+        }
+        let room = out
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut out[..room])?;
+        self.left -= read as u64;
+        Ok(read)
+    }
+}
+
+/// `bytes` as people read a size: `1 GiB`, `512 MiB`, or bytes.
+pub(super) fn human_size(bytes: u64) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 /// Opens gzip input whose first bytes, `head`, were already read from `reader`.
 pub(super) fn open<R: Read>(head: &[u8], mut reader: R) -> io::Result<Inflated<R>> {
     let Some(slot) = WholeSlot::take() else {
@@ -239,6 +294,29 @@ mod tests {
         let (whole, bytes) = read_all(open(&bomb[..2], &bomb[2..]).unwrap());
         assert!(!whole, "inflates past the whole-file limit: streamed");
         assert_eq!(bytes.unwrap().len(), MAX_WHOLE_OUTPUT + 1);
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn reads_up_to_the_cap_then_fails_unless_the_stream_ends_there() {
+        let data = [7u8; 100];
+        let mut exact = Vec::new();
+        Capped::new(&data[..], 100).read_to_end(&mut exact).unwrap();
+        assert_eq!(exact.len(), 100);
+        let mut cut = Vec::new();
+        let error = Capped::new(&data[..], 99)
+            .read_to_end(&mut cut)
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(cut.len(), 99);
+        assert!(error.to_string().contains("99 bytes"), "{error}");
+        assert_eq!(human_size(1 << 30), "1 GiB");
+        assert_eq!(human_size(3 << 20), "3 MiB");
+        assert_eq!(human_size(1000), "1000 bytes");
     }
 }
 

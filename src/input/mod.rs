@@ -17,12 +17,34 @@
 //!
 //! A part that is not valid JSON, or not one of these shapes, is reported to
 //! [`RecordVisitor::error`] and decoding goes on: a wrong-shape value (a number in `Records`,
-//! an entry without `CloudTrailEvent`) costs only itself; after a syntax error decoding resumes
-//! at the next line that begins with '{' or '[', so a bad NDJSON line costs only that line,
-//! while a single document spanning the rest of the input ends with one error. When the byte
-//! that breaks a document is a '{' or '[' beginning a line (the document before it was
-//! truncated), the error goes to the line where the truncated document stops and decoding
-//! resumes at that '{' or '['.
+//! an entry without `CloudTrailEvent`) costs only itself. After a syntax error, the rule (the
+//! same in both decoders) is about lines, because a log file cut mid-write must never hide the
+//! record after the cut, whatever state the cut left the broken one in (a line cut right after
+//! ':' takes the next line as its value and breaks only further on):
+//! - The broken part begins at the first token other than ',' read since the last record or
+//!   wrong-shape value handed to the visitor, the end of the last complete document, the last
+//!   resume point or the start of the input.
+//! - Decoding resumes, as a new document, at the first line after that token that begins with
+//!   '{' or '[' (the next NDJSON line, the next pretty-printed document, a line the broken part
+//!   swallowed). Without one, the input ends with that error; so a single document spanning the
+//!   rest of the input ends with one error, after the records before the damage.
+//! - The error is reported on the line where the broken part begins, saying where the damage
+//!   was found ("... at line 7 column 12"). One exception: when the error is that very token and
+//!   it is a '{' or '[' beginning a line (the document before it stopped short, as in `[{...}`
+//!   followed by a new line `{...}`), the error goes to the line of the last token before it and
+//!   decoding resumes at that '{' or '['. A '{' or '[' beginning a line where a container
+//!   expected another kind of value (an array in `Records` or in a top-level array, an object
+//!   as the value of `Records`, an entry of `Events` without a `CloudTrailEvent` string) counts
+//!   as such an error too: a file cut right after `{"Events":[` must not turn the next record
+//!   into a malformed entry.
+//!
+//! A line that begins with '{' or '[' inside an unbroken document (a pretty-printed array of
+//! records at column 0, say) changes nothing: the rule applies only after an error. A value
+//! larger than [`MAX_RECORD_BYTES`] is reported at its first line and skipped to its end, or to
+//! the next line that begins with '{' or '[', whichever comes first. The fast decoder keeps the
+//! input from the resume point on in its buffer only while that is under [`MAX_RECORD_BYTES`]
+//! (beyond that, it resumes at the next such line after the error instead), so memory stays
+//! bounded; the reference decoder has no such limit.
 //!
 //! Why a skimmer (`skim.rs`) rather than a JSON parser: `scan` reads gigabytes of CloudTrail and
 //! the consumer only needs the bytes of each record (a substring search rules out nearly all of
@@ -68,17 +90,49 @@ pub trait RecordVisitor {
     fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()>;
 }
 
-/// Fast streaming decoder with bounded memory. `Err` only for I/O errors, including corrupt or
-/// truncated gzip streams (the records before the damage have been delivered by then).
-pub fn decode<R: Read>(reader: R, visitor: &mut impl RecordVisitor) -> io::Result<()> {
-    stream::decode(reader, visitor)
+/// Default of [`Limits::max_inflated_bytes`]: 1 GiB, far above any CloudTrail log file (AWS
+/// delivers one per account, region and five minutes, tens of MB at most inflated), so only a
+/// gzip bomb, or a whole archive gzipped as one file, reaches it.
+pub const DEFAULT_MAX_INFLATED_BYTES: u64 = 1 << 30;
+
+/// Bounds on the work one input may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes a gzip-compressed input may inflate to. Past it, decoding stops with an
+    /// [`io::ErrorKind::FileTooLarge`] error, after the records before the cut; a small file that
+    /// inflates to many gigabytes costs no more than this.
+    pub max_inflated_bytes: u64,
 }
 
-/// Reference decoder: the same shapes and recovery rules as [`decode`], written plainly on
-/// `serde_json::Value` with the whole input in memory. Records are handed out re-serialised
-/// (compare them parsed), every one at the line where its document starts. Used by tests to
-/// show that [`decode`] finds the same records and, on line-oriented input, the same number
-/// of errors.
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_inflated_bytes: DEFAULT_MAX_INFLATED_BYTES,
+        }
+    }
+}
+
+/// Fast streaming decoder with bounded memory and the default [`Limits`]. `Err` only for I/O
+/// errors, including corrupt or truncated gzip streams (the records before the damage have been
+/// delivered by then).
+pub fn decode<R: Read>(reader: R, visitor: &mut impl RecordVisitor) -> io::Result<()> {
+    stream::decode(reader, visitor, &Limits::default())
+}
+
+/// [`decode`] with the given limits; `Err` also when gzip input inflates past
+/// [`Limits::max_inflated_bytes`].
+pub fn decode_with_limits<R: Read>(
+    reader: R,
+    visitor: &mut impl RecordVisitor,
+    limits: &Limits,
+) -> io::Result<()> {
+    stream::decode(reader, visitor, limits)
+}
+
+/// Reference decoder: the same shapes and recovery rules as [`decode`], written plainly (the
+/// brackets around records walked by hand, every value parsed by `serde_json`) with the whole
+/// input in memory. Records are handed out re-serialised (compare them parsed). Used by tests
+/// to show that [`decode`] finds the same records and the same number of errors.
 pub fn decode_reference<R: Read>(reader: R, visitor: &mut impl RecordVisitor) -> io::Result<()> {
     reference::decode_reference(reader, visitor)
 }

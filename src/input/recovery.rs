@@ -1,24 +1,67 @@
 //! Recovery after a syntax error or an oversized value in the fast decoder: where the error is
 //! reported and where decoding resumes. The rules are shared with the reference decoder
 //! (`reference.rs`) and documented in `mod.rs`.
+//!
+//! The input read since the last record (or wrong-shape value) handed to the visitor is
+//! *unsettled*: a container's opening, keys, ignored members, brackets and commas, and the unit
+//! being read. A syntax error may show up long after the byte that really broke the input (a
+//! line cut right after ':' takes the next line as its value and breaks only at the line after
+//! that), so recovery goes back to the first line that begins with '{' or '[' after the start of
+//! the unsettled part. To that end the first such line is noted as units are passed, and kept in
+//! the buffer (`buffer.rs`) until the next record settles it.
 
 use std::io::{self, Read};
 
 use super::RecordVisitor;
-use super::buffer::MAX_RECORD;
+use super::buffer::{MAX_RECORD, Restart};
 use super::skim::Problem;
 use super::stream::Stream;
 
 impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
-    /// Reports a syntax error at `at` (an index in `buf`; `newlines` and `line_start` are the
-    /// skimmer's counts from `pos` to it) and resumes where decoding can go on.
+    /// Everything read so far is accounted for: a record or a wrong-shape value was handed to
+    /// the visitor, a document ended, or decoding resumed after an error.
+    pub(super) fn settle(&mut self) {
+        self.broken_from = None;
+        self.input.restart = None;
+    }
+
+    /// Notes `buf[pos..pos + len]`, about to be passed without being handed to the visitor: where
+    /// the unsettled part begins and the first line in it that begins with '{' or '['.
+    pub(super) fn note_unsettled(&mut self, len: usize) {
+        let (pos, to) = (self.input.pos, self.input.pos + len);
+        let mut from = pos;
+        if self.broken_from.is_none() {
+            let Some(first) = self.input.buf[pos..to]
+                .iter()
+                .position(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n' | b','))
+            else {
+                return;
+            };
+            self.broken_from = Some(self.input.line_of(pos + first));
+            from = pos + first + 1;
+        }
+        if self.input.restart.is_none()
+            && let Some(at) = self.input.line_start_bracket(from, to)
+        {
+            self.input.restart = Some(Restart {
+                at,
+                line: self.input.line_of(at),
+            });
+        }
+    }
+
+    /// Reports a syntax error at `at` (an index in `buf`, at or after `pos`, which is where the
+    /// unit that broke starts; `newlines` and `line_start` are the skimmer's counts from `pos` to
+    /// `at`) and resumes where decoding can go on.
     ///
-    /// The rules, shared with the reference decoder: when the offending byte is a '{' or '['
-    /// that begins a line, the document before it stopped short (a truncated line), so the
-    /// error goes to the line where that document's last token is and decoding resumes at the
-    /// '{' or '['. Otherwise the error is reported where it is, and decoding resumes at the
-    /// next line that begins with '{' or '[' (the next NDJSON line, the next pretty-printed
-    /// document); a document that spans the rest of the input ends it, with one error.
+    /// The rules, shared with the reference decoder: the broken part begins at the first token
+    /// other than ',' of the unsettled input, or at `at` when nothing else is unsettled. When the
+    /// error is right there and it is a '{' or '[' beginning a line, the document before it
+    /// stopped short: the error goes to the line of the last token before it and decoding
+    /// resumes at that '{' or '['. Otherwise the error goes to the line where the broken part
+    /// begins, and decoding resumes at the first line after that point that begins with '{' or
+    /// '[' (the next NDJSON line, the next pretty-printed document, a line that the broken
+    /// document had swallowed as a value); without one, the input ends with that error.
     pub(super) fn syntax_error(
         &mut self,
         at: usize,
@@ -32,9 +75,14 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
             Some(start) => self.input.offset + (self.input.pos + start) as u64,
             None => self.input.line_start,
         };
-        let at_line_start = self.input.offset + at as u64 == line_start;
         let found = self.input.buf[..self.input.end].get(at).copied();
-        if problem.is_end_of_input() || (at_line_start && matches!(found, Some(b'{' | b'['))) {
+        let bracket_starting_a_line =
+            self.input.offset + at as u64 == line_start && matches!(found, Some(b'{' | b'['));
+        let (from_line, began) = match self.broken_from {
+            Some(from_line) => (from_line, true),
+            None => (self.input.line, at > self.input.pos),
+        };
+        if !began && (bracket_starting_a_line || found.is_none()) {
             let last_token_line = self.last_token_line_before(at, line);
             let reason = if found.is_some() {
                 format!("the JSON document stops short: {problem} at the start of line {line}")
@@ -42,18 +90,58 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
                 problem.to_string()
             };
             self.report(last_token_line, &reason);
-            self.input.pos = at;
-            self.input.line = line;
-            self.input.line_start = line_start;
-            self.last_token_line = line;
+            if bracket_starting_a_line {
+                self.resume_at(at, line, line_start);
+                return Ok(());
+            }
+        } else {
+            let reason = match found {
+                None => problem.to_string(),
+                Some(_) => {
+                    let column = self.input.offset + at as u64 - line_start + 1;
+                    if line == from_line {
+                        format!("{problem} at column {column}")
+                    } else {
+                        format!("{problem} at line {line} column {column}")
+                    }
+                }
+            };
+            self.report(from_line, &reason);
+        }
+        if let Some(restart) = self.input.restart {
+            let line_start = self.input.offset + restart.at as u64;
+            self.resume_at(restart.at, restart.line, line_start);
             return Ok(());
         }
-        let column = self.input.offset + at as u64 - line_start + 1;
-        self.report(line, &format!("{problem} at column {column}"));
+        // The unit that broke may have swallowed lines: look in it first, then past it.
+        let from = if self.broken_from.is_some() {
+            self.input.pos
+        } else {
+            self.input.pos + 1
+        };
+        let to = (at + 1).min(self.input.end);
+        if let Some(restart) = self.input.line_start_bracket(from, to) {
+            let restart_line = self.input.line_of(restart);
+            let line_start = self.input.offset + restart as u64;
+            self.resume_at(restart, restart_line, line_start);
+            return Ok(());
+        }
         self.input.pos = at;
         self.input.line = line;
         self.input.line_start = line_start;
-        self.resync()
+        self.resync()?;
+        self.settle();
+        Ok(())
+    }
+
+    /// Goes on decoding at `buf[at]`, a '{' or '[' beginning line `line`, as a new document.
+    fn resume_at(&mut self, at: usize, line: u64, line_start: u64) {
+        self.frames.clear();
+        self.input.pos = at;
+        self.input.line = line;
+        self.input.line_start = line_start;
+        self.last_token_line = line;
+        self.settle();
     }
 
     /// The line of the last token before `at` (which is on line `line`): whitespace between
@@ -106,7 +194,8 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
     }
 
     /// Reports the value at `pos` as too large and skips it, checking nothing but brackets and
-    /// strings on the way.
+    /// strings on the way. A line that begins with '{' or '[' inside it means the value was cut
+    /// short and swallowed what follows: decoding resumes there, as after a syntax error.
     pub(super) fn oversize(&mut self) -> io::Result<()> {
         let reason = format!(
             "a JSON value larger than {} MiB starts here; skipped",
@@ -116,8 +205,21 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
         let mut depth: u64 = 0;
         let mut in_string = false;
         let mut escaped = false;
+        let mut first = true;
         loop {
             while let Some(&byte) = self.input.buf[..self.input.end].get(self.input.pos) {
+                if !first
+                    && matches!(byte, b'{' | b'[')
+                    && self.input.offset + self.input.pos as u64 == self.input.line_start
+                {
+                    self.frames.clear();
+                    return self.after_skip();
+                }
+                first = false;
+                if depth == 0 && !in_string && matches!(byte, b',' | b' ' | b'\t' | b'\r' | b'\n') {
+                    // The end of a huge number or literal; the byte is not its.
+                    return self.after_skip();
+                }
                 self.input.pos += 1;
                 if byte == b'\n' {
                     self.input.line += 1;
@@ -145,14 +247,6 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
                             return self.after_skip();
                         }
                     }
-                    b',' | b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => {
-                        // The end of a huge number or literal; the byte after it is not its.
-                        self.input.pos -= 1;
-                        if byte == b'\n' {
-                            self.input.line -= 1;
-                        }
-                        return self.after_skip();
-                    }
                     _ => {}
                 }
             }
@@ -162,6 +256,7 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
                     self.input.line,
                     "unexpected end of input inside the oversized JSON value",
                 );
+                self.settle();
                 return Ok(());
             }
             self.input.fill_more(0)?;
@@ -170,6 +265,7 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
 
     fn after_skip(&mut self) -> io::Result<()> {
         self.last_token_line = self.input.line;
+        self.settle();
         Ok(())
     }
 }

@@ -13,17 +13,21 @@
 
 use std::io::{self, Read};
 
-use super::RecordVisitor;
 use super::buffer::Buffer;
-use super::gzip::{self, Inflated};
+use super::gzip::{self, Capped, Inflated};
 use super::skim::{
     Capture, ContainerKind, Invalid, Problem, Skimmed, Skimmer, Stop, WATCH_CLOUDTRAIL_EVENT,
     WATCH_CONTAINERS, WATCH_NOTHING, kind_of, unescape,
 };
+use super::{Limits, RecordVisitor};
 
 pub(super) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-pub(super) fn decode<R: Read, V: RecordVisitor>(mut reader: R, visitor: &mut V) -> io::Result<()> {
+pub(super) fn decode<R: Read, V: RecordVisitor>(
+    mut reader: R,
+    visitor: &mut V,
+    limits: &Limits,
+) -> io::Result<()> {
     let mut head = [0; 2];
     let mut have = 0;
     while have < head.len() {
@@ -36,9 +40,14 @@ pub(super) fn decode<R: Read, V: RecordVisitor>(mut reader: R, visitor: &mut V) 
     }
     let head = &head[..have];
     if head == GZIP_MAGIC {
+        let cap = limits.max_inflated_bytes;
         match gzip::open(head, reader)? {
-            Inflated::Whole(bytes, _slot) => Stream::new(&bytes[..], true, visitor).run(),
-            Inflated::Streaming(source) => Stream::new(source, true, visitor).run(),
+            Inflated::Whole(bytes, _slot) => {
+                Stream::new(Capped::new(&bytes[..], cap), true, visitor).run()
+            }
+            Inflated::Streaming(source) => {
+                Stream::new(Capped::new(source, cap), true, visitor).run()
+            }
         }
     } else {
         Stream::new(head.chain(reader), false, visitor).run()
@@ -103,6 +112,10 @@ pub(super) struct Stream<'v, R, V> {
     /// Line of the last token consumed, for errors about a document that stops short.
     pub(super) last_token_line: u64,
     pub(super) frames: Vec<Frame>,
+    /// The line where the unsettled part of the input begins: its first token other than ','
+    /// since the last record or wrong-shape value handed to the visitor, the last resume point
+    /// or the start (see `recovery.rs`). `None` while nothing but ',' and whitespace was read.
+    pub(super) broken_from: Option<u64>,
     /// Unescaped `CloudTrailEvent` strings.
     scratch: Vec<u8>,
     /// The visitor asked to stop.
@@ -116,6 +129,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             visitor,
             last_token_line: 1,
             frames: Vec::with_capacity(4),
+            broken_from: None,
             scratch: Vec::new(),
             stopped: false,
         }
@@ -137,18 +151,20 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         self.input.skip_bom()?;
         while !self.stopped {
             let Some(byte) = self.input.skip_whitespace()? else {
-                if let Some(frame) = self.frames.last() {
-                    let expected = match frame {
-                        Frame::Container(_) => "'}' closing an object",
-                        _ => "']' closing an array",
-                    };
-                    let reason = Problem::Unexpected {
-                        expected,
-                        found: None,
-                    };
-                    self.report(self.last_token_line, &reason.to_string());
-                }
-                return Ok(());
+                let Some(frame) = self.frames.last() else {
+                    return Ok(());
+                };
+                let expected = match frame {
+                    Frame::Container(_) => "'}' closing an object",
+                    _ => "']' closing an array",
+                };
+                let problem = Problem::Unexpected {
+                    expected,
+                    found: None,
+                };
+                // Recovery may go back to a line that a container swallowed.
+                self.syntax_error(self.input.pos, problem, 0, None)?;
+                continue;
             };
             match self.frames.last().copied() {
                 None => self.document(byte)?,
@@ -170,8 +186,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         match byte {
             b'{' => self.object_document(),
             b'[' => {
-                self.input.pos += 1;
-                self.last_token_line = self.input.line;
+                self.token();
                 self.frames.push(Frame::Documents(Expect::FirstOrClose));
                 Ok(())
             }
@@ -183,6 +198,9 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
     fn documents(&mut self, expect: Expect, byte: u8) -> io::Result<()> {
         if expect == Expect::CommaOrClose || (expect == Expect::FirstOrClose && byte == b']') {
             return self.comma_or_close(byte, Frame::Documents);
+        }
+        if byte == b'[' && self.input.starts_line(self.input.pos) {
+            return self.stops_short("an object (a record), not an array");
         }
         self.set_top(Frame::Documents(Expect::CommaOrClose));
         match byte {
@@ -201,6 +219,12 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         };
         if expect == Expect::CommaOrClose || (expect == Expect::FirstOrClose && byte == b']') {
             return self.comma_or_close(byte, frame);
+        }
+        if byte == b'[' && self.input.starts_line(self.input.pos) {
+            return self.stops_short(match kind {
+                ContainerKind::Records => "an object (a record), not an array",
+                ContainerKind::Events => "an object (a lookup-events entry), not an array",
+            });
         }
         self.set_top(frame(Expect::CommaOrClose));
         match (kind, byte) {
@@ -228,8 +252,10 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 return self.syntax_error(self.input.pos, problem, 0, None);
             }
         }
-        self.input.pos += 1;
-        self.last_token_line = self.input.line;
+        self.token();
+        if self.frames.is_empty() {
+            self.settle();
+        }
         Ok(())
     }
 
@@ -251,8 +277,10 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         return self.syntax_error(self.input.pos, problem, 0, None);
                     }
                 }
-                self.input.pos += 1;
-                self.last_token_line = self.input.line;
+                self.token();
+                if self.frames.is_empty() {
+                    self.settle();
+                }
                 Ok(())
             }
             Member::Key => {
@@ -264,7 +292,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         newlines,
                         line_start,
                     } => {
-                        self.advance(end, newlines, line_start);
+                        self.pass(end, newlines, line_start);
                         match kind {
                             Some(kind) => self.set_top(Frame::Container(Member::Value(kind))),
                             None => {
@@ -288,10 +316,12 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 }
             }
             Member::Value(kind) => {
+                if byte == b'{' && self.input.starts_line(self.input.pos) {
+                    return self.stops_short("an array, not an object");
+                }
                 self.set_top(Frame::Container(Member::CommaOrClose));
                 if byte == b'[' {
-                    self.input.pos += 1;
-                    self.last_token_line = self.input.line;
+                    self.token();
                     self.frames.push(match kind {
                         ContainerKind::Records => Frame::Records(Expect::FirstOrClose),
                         ContainerKind::Events => Frame::Events(Expect::FirstOrClose),
@@ -323,6 +353,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             } => {
                 self.deliver(self.input.pos, self.input.pos + end, self.input.line);
                 self.advance(end, newlines, line_start);
+                self.settle();
                 Ok(())
             }
             Unit::Done {
@@ -331,7 +362,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 line_start,
                 ..
             } => {
-                self.advance(value_at, newlines, line_start);
+                self.pass(value_at, newlines, line_start);
                 self.frames.push(Frame::Container(Member::Value(kind)));
                 Ok(())
             }
@@ -361,6 +392,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             } => {
                 self.deliver(self.input.pos, self.input.pos + end, self.input.line);
                 self.advance(end, newlines, line_start);
+                self.settle();
                 Ok(())
             }
             Unit::Invalid {
@@ -403,6 +435,11 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 Unit::Oversize => return self.oversize(),
             };
         let line = self.input.line;
+        if matches!(capture, Capture::Absent | Capture::NotString(_))
+            && self.input.starts_line(self.input.pos)
+        {
+            return self.stops_short("a lookup-events entry (with a \"CloudTrailEvent\" string)");
+        }
         let flow = match capture {
             Capture::Absent => self.visitor.error(
                 line,
@@ -436,7 +473,19 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         };
         self.stopped |= flow.is_break();
         self.advance(end, newlines, line_start);
+        self.settle();
         Ok(())
+    }
+
+    /// A '{' or '[' beginning a line where a container expected another kind of value: the
+    /// document before it stopped short, and a new one starts there (see `recovery.rs`).
+    fn stops_short(&mut self, expected: &'static str) -> io::Result<()> {
+        let found = self.input.buf[self.input.pos];
+        let problem = Problem::Unexpected {
+            expected,
+            found: Some(found),
+        };
+        self.syntax_error(self.input.pos, problem, 0, None)
     }
 
     /// A value whose only use is to be reported as the wrong shape; `message` turns the kind
@@ -453,6 +502,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             } => {
                 self.report(self.input.line, &message(kind_of(first)));
                 self.advance(end, newlines, line_start);
+                self.settle();
                 Ok(())
             }
             Unit::Invalid {
@@ -482,7 +532,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 line_start,
                 ..
             } => {
-                self.advance(end, newlines, line_start);
+                self.pass(end, newlines, line_start);
                 Ok(())
             }
             Unit::Invalid {
@@ -550,6 +600,20 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 }
             }
         }
+    }
+
+    /// Moves past a skimmed unit of `end` bytes that is not handed to the visitor (a container's
+    /// opening, key or ignored member), noting it for recovery.
+    fn pass(&mut self, end: usize, newlines: u64, line_start: Option<usize>) {
+        self.note_unsettled(end);
+        self.advance(end, newlines, line_start);
+    }
+
+    /// Moves past a one-byte token ('[', ',', ']', '}') of a container, noting it for recovery.
+    fn token(&mut self) {
+        self.note_unsettled(1);
+        self.input.pos += 1;
+        self.last_token_line = self.input.line;
     }
 
     /// Moves past a skimmed unit of `end` bytes.
