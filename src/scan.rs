@@ -453,6 +453,16 @@ fn scan_input(
         visitor.summary.errors += 1;
         writeln!(visitor.err, "{name}: {}", printable(&e.to_string()))?;
     }
+    if visitor.summary.records == 0 && visitor.summary.errors == 0 {
+        // An input with nothing in it is almost never what was meant: in `aws cloudtrail
+        // lookup-events ... | lambda-code-watch scan`, it is what a failed `aws` (no credentials,
+        // wrong region) leaves behind, and a clean-looking summary must not hide that.
+        writeln!(
+            visitor.err,
+            "{name}: warning: no CloudTrail records in this input (is it empty, or did the command \
+             producing it fail?)"
+        )?;
+    }
     options.on_input.done(&visitor.summary);
     Ok(visitor.summary)
 }

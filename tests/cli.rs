@@ -337,6 +337,23 @@ fn usage_errors_exit_2_and_help_exits_0() {
 }
 
 #[test]
+fn an_input_without_records_is_warned_about() {
+    // What `aws cloudtrail lookup-events ... | lambda-code-watch scan` gets when `aws` failed.
+    for stdin in [&b""[..], b"\n  \n", b"[]", b"{\"Events\": []}"] {
+        let output = cli(&["scan"], stdin);
+        assert_eq!(output.status.code(), Some(0), "{stdin:?}");
+        let err = stderr(&output);
+        assert!(
+            err.contains("<stdin>: warning: no CloudTrail records in this input"),
+            "{stdin:?}: {err}"
+        );
+    }
+    // Records, even quiet ones, are no reason to warn.
+    let output = cli(&["scan", "events/quiet/cicd-role.json"], b"");
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+#[test]
 fn sql_prints_the_rule_for_each_dialect() {
     for (dialect, needle) in [
         (
