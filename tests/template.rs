@@ -7,6 +7,12 @@
 //! alert, the topic and key policies grant what README.md describes and nothing more, the canary
 //! heartbeat is wired to its alarm, every alarm treats missing data as README.md says, and the
 //! evidence is retained.
+//! Across an organization: the same checks hold with `OrganizationId` set, single-account mode
+//! deploys what it did, the organization bus admits the organisation and nothing else, and
+//! `deploy/forwarder.yaml` (linted and scanned too) forwards exactly the detection rule's events to
+//! that bus, where a real EventBridge emulator delivers them to the function's stand-in, with a
+//! least-privilege role, a kept-not-dropped queue, an alarm that reaches someone, and a service
+//! control policy that guards it by its names.
 //!
 //! The template is always read from the repository, never restated here. `scripts/template-json.py`
 //! decodes it (CloudFormation short tags included) and, with `--transform`, runs the SAM translator
