@@ -84,6 +84,9 @@ pub struct Alert {
     pub event_name: Option<String>,
     pub event_time: Option<String>,
     pub account_id: Option<String>,
+    /// The account's name, when the detector was given one for `account_id` (configuration, not
+    /// the record): `null` otherwise.
+    pub account_name: Option<String>,
     pub region: Option<String>,
     pub dedup_key: String,
     pub dedup_period_minutes: u32,
@@ -125,8 +128,9 @@ fn owned(s: Option<&str>) -> Option<String> {
 }
 
 impl Alert {
-    /// The alert for `record`, whose caller the rule identified as `person`.
-    pub fn new(record: &Record, person: &Person) -> Alert {
+    /// The alert for `record`, whose caller the rule identified as `person`, in the account named
+    /// `account_name` (if the detector knows its name).
+    pub fn new(record: &Record, person: &Person, account_name: Option<&str>) -> Alert {
         let function_name = record
             .function_name()
             .unwrap_or(UNKNOWN_FUNCTION)
@@ -182,6 +186,7 @@ impl Alert {
             event_name: owned(record.event_name()),
             event_time: owned(record.event_time()),
             account_id: owned(record.account_id()),
+            account_name: owned(account_name),
             region: owned(record.region()),
             dedup_period_minutes: DEDUP_PERIOD_MINUTES,
             description: DESCRIPTION,
@@ -263,8 +268,12 @@ impl Alert {
         }
         let _ = writeln!(
             t,
-            "Where:  account {}, region {}",
+            "Where:  account {}{}, region {}",
             or_dash(&self.account_id),
+            self.account_name
+                .as_deref()
+                .map(|name| format!(" ({})", printable(name)))
+                .unwrap_or_default(),
             or_dash(&self.region)
         );
         let _ = writeln!(

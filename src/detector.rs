@@ -5,8 +5,12 @@
 //! the rule fires, builds the alert document (`alert.rs`); [`Detector::assess_validated`] adds the
 //! literal prefilter that lets `scan` skip parsing records that cannot match.
 //!
+//! Its settings are what changes an outcome for every caller alike: the account names an alert
+//! carries ([`Detector::with_account_names`]).
+//!
 //! It does not find records in files (`input/`), print, or deliver (`sink/`).
 
+use crate::accounts::AccountNames;
 use crate::alert::Alert;
 use crate::record::{DecodeError, Record};
 use crate::rule::{self, QuietReason, Verdict};
@@ -40,13 +44,27 @@ impl Outcome {
 
 /// The detection with its settings. `Detector::default()` is the original rule, exactly.
 #[derive(Debug, Clone, Default)]
-pub struct Detector {}
+pub struct Detector {
+    account_names: AccountNames,
+}
 
 impl Detector {
+    /// Alerts name the account they come from with `names` (`account_name`), when it names it.
+    /// Names decide nothing: the same records alert, with the same titles.
+    pub fn with_account_names(mut self, names: AccountNames) -> Detector {
+        self.account_names = names;
+        self
+    }
+
     /// The outcome for one record.
     pub fn assess(&self, record: &Record) -> Outcome {
         match rule::evaluate(record) {
-            Verdict::Alert(person) => Outcome::Alert(Box::new(Alert::new(record, &person))),
+            Verdict::Alert(person) => {
+                let account_name = record
+                    .account_id()
+                    .and_then(|id| self.account_names.get(id));
+                Outcome::Alert(Box::new(Alert::new(record, &person, account_name)))
+            }
             Verdict::Quiet(reason) => Outcome::Quiet(reason),
         }
     }

@@ -9,6 +9,8 @@
 //!   arrays, NDJSON, gzip) -> records, streaming, in bounded memory, stoppable by the consumer.
 //! - [`rule`]: the detection, pure: record -> person, or quiet and why. The one place that decides
 //!   "is this a person?".
+//! - [`accounts`]: account IDs mapped to the names a team uses (`{"111122223333": "payments-prod"}`),
+//!   parsed and checked once, so alerts from an organisation say which account by name.
 //! - [`detector`]: the one path from a record to its outcome (alert document or quiet reason), which
 //!   `scan`, the Lambda function, the benchmarks and the tests all call.
 //! - [`alert`]: the alert document (JSON for machines, text for people) with the rule's metadata, and
@@ -24,6 +26,7 @@
 //! its own package (`handler/`), so `scan` builds without the AWS SDK while both apply exactly the
 //! same detector and publish the same document.
 
+pub mod accounts;
 pub mod alert;
 pub mod detector;
 pub mod input;
@@ -36,6 +39,7 @@ pub mod sink;
 pub mod sql;
 pub mod window;
 
+pub use accounts::AccountNames;
 pub use alert::Alert;
 pub use detector::{Detector, Outcome};
 pub use record::{DecodeError, Record};

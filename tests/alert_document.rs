@@ -3,7 +3,7 @@
 mod common;
 
 use common::repo_dir;
-use lambda_code_watch::{Alert, Detector};
+use lambda_code_watch::{AccountNames, Alert, Detector};
 use serde_json::Value;
 
 /// The alert the detector makes of `bytes`, which must alert.
@@ -303,4 +303,77 @@ fn the_text_rendering_escapes_invisible_characters() {
         lambda_code_watch::alert::printable("josé 😀 日本"),
         "josé 😀 日本"
     );
+}
+#[test]
+fn an_alert_names_its_account_when_the_detector_knows_the_name() {
+    let bytes = std::fs::read(repo_dir().join("events/alert/iam-user.json")).unwrap();
+    let plain = alert_of(&bytes);
+    assert_eq!(plain.account_id.as_deref(), Some("123456789012"));
+    assert_eq!(plain.account_name, None);
+    let document: Value = serde_json::from_str(&plain.to_json()).unwrap();
+    assert!(
+        document.get("account_name").is_some_and(Value::is_null),
+        "account_name is in every document, null without a name: {document}"
+    );
+
+    let names =
+        AccountNames::from_json(r#"{"123456789012": "payments-prod", "111122223333": "sandbox"}"#)
+            .unwrap();
+    let detector = Detector::default().with_account_names(names);
+    let named = detector
+        .assess_json(&bytes)
+        .unwrap()
+        .alert()
+        .expect("still an alert")
+        .clone();
+    assert_eq!(named.account_name.as_deref(), Some("payments-prod"));
+    let document: Value = serde_json::from_str(&named.to_json()).unwrap();
+    assert_eq!(document["account_name"], "payments-prod");
+    assert!(
+        named
+            .to_text()
+            .contains("Where:  account 123456789012 (payments-prod), region us-west-2\n"),
+        "{}",
+        named.to_text()
+    );
+    // The name decides and changes nothing else: same title, dedup key, context.
+    let mut unnamed = named.clone();
+    unnamed.account_name = None;
+    assert_eq!(unnamed, plain);
+
+    // Each alert gets its own account's name, and an account the mapping does not know gets none.
+    let other =
+        std::fs::read(repo_dir().join("events/alert/iam-user-full-arn-publish.json")).unwrap();
+    let other = detector.assess_json(&other).unwrap();
+    assert_eq!(
+        other.alert().unwrap().account_name.as_deref(),
+        Some("sandbox")
+    );
+    let unknown = Detector::default()
+        .with_account_names(AccountNames::from_json(r#"{"999999999999": "elsewhere"}"#).unwrap());
+    assert_eq!(
+        unknown
+            .assess_json(&bytes)
+            .unwrap()
+            .alert()
+            .unwrap()
+            .account_name,
+        None
+    );
+
+    // Names change no verdict.
+    for folder in ["alert", "quiet", "eventbridge/alert", "eventbridge/quiet"] {
+        for path in common::event_files(folder) {
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(
+                detector.assess_json(&bytes).unwrap().verdict_name(),
+                Detector::default()
+                    .assess_json(&bytes)
+                    .unwrap()
+                    .verdict_name(),
+                "{}",
+                path.display()
+            );
+        }
+    }
 }

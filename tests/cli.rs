@@ -655,3 +655,76 @@ fn gzip_input_that_inflates_past_the_limit_is_an_error_after_its_records() {
         assert_eq!(output.status.code(), Some(2), "{bad}: {}", stderr(&output));
     }
 }
+#[test]
+fn account_names_from_a_file_name_the_account_in_every_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = dir.path().join("accounts.json");
+    std::fs::write(
+        &names,
+        r#"{"123456789012": "payments-prod", "111122223333": "sandbox"}"#,
+    )
+    .unwrap();
+    let names = names.to_str().unwrap();
+    let output = cli(&["scan", "--account-names", names, "events/alert"], b"");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let alerts = stdout_lines(&output);
+    assert_eq!(alerts.len(), 5);
+    for alert in &alerts {
+        let expected = match alert["account_id"].as_str() {
+            Some("123456789012") => "payments-prod",
+            Some("111122223333") => "sandbox",
+            other => panic!("unexpected account {other:?}"),
+        };
+        assert_eq!(alert["account_name"], expected, "{alert}");
+    }
+    let text = cli(
+        &[
+            "scan",
+            "--format",
+            "text",
+            "--account-names",
+            names,
+            "events/alert/iam-user.json",
+        ],
+        b"",
+    );
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("Where:  account 123456789012 (payments-prod), region us-west-2"),
+        "{text}"
+    );
+    // Without the flag the same alerts carry no name.
+    let plain = stdout_lines(&cli(&["scan", "events/alert"], b""));
+    assert!(plain.iter().all(|a| a["account_name"].is_null()));
+}
+
+#[test]
+fn unusable_account_names_are_a_usage_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("accounts.json");
+    std::fs::write(&bad, r#"{"payments-prod": "123456789012"}"#).unwrap();
+    let missing = dir.path().join("missing.json");
+    for (path, says) in [
+        (&bad, "\"payments-prod\" is not a 12-digit AWS account ID"),
+        (&missing, "No such file"),
+    ] {
+        let path = path.to_str().unwrap();
+        let output = cli(
+            &[
+                "scan",
+                "--account-names",
+                path,
+                "events/alert/iam-user.json",
+            ],
+            b"",
+        );
+        assert_eq!(output.status.code(), Some(2), "{path}");
+        let err = stderr(&output);
+        assert!(err.contains(&format!("--account-names {path}")), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(
+            output.stdout.is_empty(),
+            "nothing scanned with a bad mapping"
+        );
+    }
+}

@@ -7,6 +7,8 @@
 //! - SNS failing (500, throttling, hang-ups, stalls, refused connections): the invocation fails, never
 //!   succeeds silently; a transient failure still delivers the alert exactly once;
 //! - a topic in another region than the function's: published there;
+//! - `ACCOUNT_NAMES`: the alert names its account in the document (as `scan --account-names`
+//!   prints it), the Subject and the attributes;
 //! - `ALERT_STDOUT=1`: the alert is written to stdout; a bad topic setting stops the start;
 //! - the canary's own code change: quiet (`canary`), one `CanaryHeartbeat` metric line, no alert.
 //!
@@ -416,6 +418,62 @@ fn a_topic_in_another_region_gets_the_alert() {
     assert_eq!(
         envelope["TopicArn"].as_str(),
         Some(subscription.topic_arn.as_str())
+    );
+}
+
+#[test]
+fn account_names_reach_subscribers_as_scan_names_them() {
+    let Some(tools) = Tools::find("lambda_e2e") else {
+        return;
+    };
+    let names = r#"{"123456789012": "payments-prod", "111122223333": "sandbox"}"#;
+    let moto = Moto::start(&tools, "account-names");
+    let subscription = moto.topic_with_queue("lcw-account-names");
+    let mut watch = Watch::start(
+        &tools,
+        "account-names",
+        &[
+            ("AWS_ENDPOINT_URL", &moto.endpoint),
+            ("ALERT_TOPIC_ARN", &subscription.topic_arn),
+            ("ACCOUNT_NAMES", names),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let names_file = dir.path().join("accounts.json");
+    std::fs::write(&names_file, names).unwrap();
+    let file = repo_dir().join("events/eventbridge/alert/iam-user.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_lambda-code-watch"))
+        .arg("scan")
+        .arg("--account-names")
+        .arg(&names_file)
+        .arg(&file)
+        .output()
+        .expect("run lambda-code-watch scan");
+    assert!(output.status.success(), "{output:?}");
+    let scanned = String::from_utf8(output.stdout).unwrap();
+    let scanned = scanned.trim_end();
+
+    let invocation = watch.invoke_file(&file);
+    assert!(invocation.succeeded(), "{invocation:?}");
+    let envelopes = moto.drain(&subscription);
+    assert_eq!(envelopes.len(), 1, "{envelopes:#?}");
+    let envelope = &envelopes[0];
+    assert_eq!(
+        envelope["Message"].as_str(),
+        Some(scanned),
+        "the function and scan --account-names publish the same document"
+    );
+    let document: Value = serde_json::from_str(scanned).unwrap();
+    assert_eq!(document["account_name"], "payments-prod");
+    assert_eq!(
+        envelope["Subject"].as_str(),
+        Some(
+            "[payments-prod] User [john.developer] updated Lambda function code for [production-api]"
+        )
+    );
+    assert_eq!(
+        attribute(envelope, "account_name").as_deref(),
+        Some("payments-prod")
     );
 }
 

@@ -3,10 +3,10 @@
 //! says what it cut; an alert that fits is published byte for byte as `scan` prints it.
 
 use lambda_code_watch::sink::sns_message::{
-    self, FALLBACK_SUBJECT, MAX_MESSAGE_ATTRIBUTES, MAX_PUBLISH_BYTES, MAX_SUBJECT_CHARS,
-    SnsMessage, TopicArn,
+    self, FALLBACK_SUBJECT, MAX_MESSAGE_ATTRIBUTES, MAX_PUBLISH_BYTES,
+    MAX_SUBJECT_ACCOUNT_NAME_CHARS, MAX_SUBJECT_CHARS, SnsMessage, TopicArn,
 };
-use lambda_code_watch::{Alert, Detector, Record};
+use lambda_code_watch::{AccountNames, Alert, Detector, Record};
 use serde_json::{Value, json};
 
 fn record() -> Value {
@@ -436,4 +436,118 @@ fn invisible_characters_are_escaped_in_the_subject_and_the_email() {
     let email = outer["email"].as_str().unwrap();
     assert!(!email.contains(['\u{202e}', '\u{2028}']), "{email}");
     assert!(email.contains("\\u{202e}ecila\\u{2028}x"), "{email}");
+}
+/// The alert for `record` from a detector that calls account 123456789012 `name`.
+fn alert_named(record: Value, name: &str) -> Alert {
+    let names =
+        AccountNames::from_json(&json!({"123456789012": name}).to_string()).expect("a usable name");
+    let record = Record::from_value(record).expect("test record is an object");
+    Detector::default()
+        .with_account_names(names)
+        .assess(&record)
+        .alert()
+        .expect("test record is an IAM user's code update")
+        .clone()
+}
+
+#[test]
+fn the_subject_and_attributes_name_the_account() {
+    let message = SnsMessage::for_alert(&alert_named(record(), "payments-prod")).unwrap();
+    assert_publishable(&message);
+    assert_eq!(
+        message.subject,
+        "[payments-prod] User [john.developer] updated Lambda function code for [production-api]"
+    );
+    let attribute = |name: &str| {
+        message
+            .attributes
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.as_str())
+    };
+    assert_eq!(attribute("account_name"), Some("payments-prod"));
+    assert_eq!(attribute("account_id"), Some("123456789012"));
+    let document: Value = serde_json::from_str(&message.document).unwrap();
+    assert_eq!(document["account_name"], "payments-prod");
+    // Without a name: the title alone, and no attribute.
+    let plain = SnsMessage::for_alert(&alert_for(record())).unwrap();
+    assert_eq!(
+        plain.subject,
+        "User [john.developer] updated Lambda function code for [production-api]"
+    );
+    assert!(plain.attributes.iter().all(|a| a.name != "account_name"));
+}
+
+#[test]
+fn very_long_or_odd_account_names_keep_the_subject_within_its_limits() {
+    let long_function = "f".repeat(300);
+    let long_title = with(
+        record(),
+        "/responseElements/functionName",
+        json!(long_function),
+    );
+    for name in [
+        "a".repeat(MAX_SUBJECT_ACCOUNT_NAME_CHARS),
+        "a".repeat(MAX_SUBJECT_ACCOUNT_NAME_CHARS + 1),
+        "a".repeat(10_000),
+        "payments\u{a0}prod  (eu)".to_owned(),
+        "jos\u{e9} \u{1f680}".repeat(20),
+        "\u{1f680}".repeat(50),
+        "\u{3000}x".to_owned(),
+    ] {
+        for base in [record(), long_title.clone()] {
+            let alert = alert_named(base, &name);
+            let message = SnsMessage::for_alert(&alert).unwrap();
+            assert_publishable(&message);
+            let subject = &message.subject;
+            let (prefix, title) = subject
+                .split_once("] ")
+                .unwrap_or_else(|| panic!("{name:?}: no name in {subject:?}"));
+            let shown = prefix.strip_prefix('[').expect("starts with [");
+            assert!(
+                shown.len() <= MAX_SUBJECT_ACCOUNT_NAME_CHARS && !shown.is_empty(),
+                "{name:?}: the name takes {} characters: {subject:?}",
+                shown.len()
+            );
+            assert!(
+                title.starts_with("User [john.developer] updated Lambda function code for"),
+                "{name:?}: the title keeps its beginning: {subject:?}"
+            );
+            // The whole name is in the document, whatever the Subject kept.
+            let document: Value = serde_json::from_str(&message.document).unwrap();
+            assert_eq!(document["account_name"], name.as_str());
+        }
+    }
+    // Cut names end in "...", as cut titles do; a name that fits is kept whole.
+    let exact = "a".repeat(MAX_SUBJECT_ACCOUNT_NAME_CHARS);
+    let subject = SnsMessage::for_alert(&alert_named(record(), &exact))
+        .unwrap()
+        .subject;
+    assert!(
+        subject.starts_with(&format!("[{exact}] User [")),
+        "{subject}"
+    );
+    let over = "a".repeat(MAX_SUBJECT_ACCOUNT_NAME_CHARS + 1);
+    let subject = SnsMessage::for_alert(&alert_named(record(), &over))
+        .unwrap()
+        .subject;
+    let cut = format!(
+        "[{}...] User [",
+        "a".repeat(MAX_SUBJECT_ACCOUNT_NAME_CHARS - 3)
+    );
+    assert!(subject.starts_with(&cut), "{subject}");
+    // Non-ASCII is escaped as in titles, never dropped.
+    let subject = SnsMessage::for_alert(&alert_named(record(), "jos\u{e9}"))
+        .unwrap()
+        .subject;
+    assert!(subject.starts_with("[jos\\u{e9}] User ["), "{subject}");
+    // A long title with a name is still cut to 100, with "...".
+    let subject = SnsMessage::for_alert(&alert_named(long_title, "payments-prod"))
+        .unwrap()
+        .subject;
+    assert_eq!(subject.len(), MAX_SUBJECT_CHARS, "{subject}");
+    assert!(subject.starts_with("[payments-prod] User [") && subject.ends_with("..."));
+    // A name too long for an attribute is left out of the attributes, not cut.
+    let message = SnsMessage::for_alert(&alert_named(record(), &"a".repeat(300))).unwrap();
+    assert!(message.attributes.iter().all(|a| a.name != "account_name"));
 }

@@ -7,6 +7,12 @@
 //! alert, the topic and key policies grant what README.md describes and nothing more, the canary
 //! heartbeat is wired to its alarm, every alarm treats missing data as README.md says, and the
 //! evidence is retained.
+//! Across an organization: the same checks hold with `OrganizationId` set, single-account mode
+//! deploys what it did, the organization bus admits the organisation and nothing else, and
+//! `deploy/forwarder.yaml` (linted and scanned too) forwards exactly the detection rule's events to
+//! that bus, where a real EventBridge emulator delivers them to the function's stand-in, with a
+//! least-privilege role, a kept-not-dropped queue, an alarm that reaches someone, and a service
+//! control policy that guards it by its names.
 //!
 //! The template is always read from the repository, never restated here. `scripts/template-json.py`
 //! decodes it (CloudFormation short tags included) and, with `--transform`, runs the SAM translator
@@ -43,6 +49,44 @@ fn repo() -> PathBuf {
 
 fn template_path() -> PathBuf {
     repo().join("template.yaml")
+}
+
+/// The forwarder every member account and region runs in organization mode.
+fn forwarder_path() -> PathBuf {
+    repo().join("deploy/forwarder.yaml")
+}
+
+/// template.yaml with organization mode (and account names) as its defaults, so the linters and
+/// the scanner also judge the template as an organization deploys it: a copy in a temporary
+/// directory, made once.
+fn organization_variant_path() -> &'static Path {
+    static VARIANT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = VARIANT.get_or_init(|| {
+        let text = std::fs::read_to_string(template_path()).expect("read template.yaml");
+        let mut variant = text.clone();
+        for (parameter, value) in [
+            ("OrganizationId", ORGANIZATION.to_owned()),
+            (
+                "AccountNames",
+                r#"'{"111122223333": "payments-prod", "444455556666": "sandbox eu"}'"#.to_owned(),
+            ),
+        ] {
+            let declared = format!("  {parameter}:\n    Type: String\n    Default: \"\"\n");
+            assert!(
+                variant.contains(&declared),
+                "template.yaml declares {parameter} as an empty-by-default String"
+            );
+            variant = variant.replace(
+                &declared,
+                &format!("  {parameter}:\n    Type: String\n    Default: {value}\n"),
+            );
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("template-organization.yaml");
+        std::fs::write(&path, variant).expect("write the organization variant");
+        (dir, path)
+    });
+    path
 }
 
 use common::unavailable as missing;
@@ -185,8 +229,12 @@ const MINUTE: Duration = Duration::from_secs(60);
 const MISSING_PACKAGE: i32 = 3;
 
 fn load_template(transform: bool) -> Option<Value> {
+    load_template_file(&template_path(), transform)
+}
+
+fn load_template_file(path: &Path, transform: bool) -> Option<Value> {
     let Some(python) = python() else {
-        missing("python3 is not installed: cannot read template.yaml");
+        missing("python3 is not installed: cannot read the templates");
         return None;
     };
     let mut command = tool_command(&python);
@@ -194,7 +242,7 @@ fn load_template(transform: bool) -> Option<Value> {
     if transform {
         command.arg("--transform");
     }
-    command.arg(template_path());
+    command.arg(path);
     let out = run("scripts/template-json.py", &mut command, 2 * MINUTE);
     if out.status.code() == Some(MISSING_PACKAGE) {
         missing(&format!(
@@ -205,8 +253,9 @@ fn load_template(transform: bool) -> Option<Value> {
     }
     assert!(
         out.status.success(),
-        "scripts/template-json.py{} could not read template.yaml: {}",
+        "scripts/template-json.py{} could not read {}: {}",
         if transform { " --transform" } else { "" },
+        path.display(),
         out.report()
     );
     Some(serde_json::from_str(&out.stdout).expect("template-json.py prints JSON"))
@@ -216,6 +265,14 @@ fn load_template(transform: bool) -> Option<Value> {
 fn source_template() -> Option<&'static Value> {
     static SOURCE: OnceLock<Option<Value>> = OnceLock::new();
     SOURCE.get_or_init(|| load_template(false)).as_ref()
+}
+
+/// deploy/forwarder.yaml (plain CloudFormation: what StackSets deploy).
+fn forwarder_template() -> Option<&'static Value> {
+    static FORWARDER: OnceLock<Option<Value>> = OnceLock::new();
+    FORWARDER
+        .get_or_init(|| load_template_file(&forwarder_path(), false))
+        .as_ref()
 }
 
 /// template.yaml after the SAM transform: the CloudFormation that is deployed.
@@ -423,21 +480,30 @@ fn sam_validate_accepts_the_template() {
     // Both modes, because they check different things: plain `validate` runs the SAM translator
     // (which rejects, say, a rule DeadLetterConfig with both Type and Arn, which lint accepts), and
     // `--lint` runs cfn-lint's rules.
-    for args in [&["validate"][..], &["validate", "--lint"][..]] {
-        let out = run(
-            "sam validate",
-            tool_command(&sam)
-                .args(args)
-                .arg("--template")
-                .arg(template_path()),
-            5 * MINUTE,
-        );
-        assert!(
-            out.status.success(),
-            "`sam {}` rejects template.yaml: {}",
-            args.join(" "),
-            out.report()
-        );
+    // The template as a single account and as an organization deploys it, and the forwarder
+    // (plain CloudFormation, which sam validates too).
+    for template in [
+        template_path(),
+        organization_variant_path().to_owned(),
+        forwarder_path(),
+    ] {
+        for args in [&["validate"][..], &["validate", "--lint"][..]] {
+            let out = run(
+                "sam validate",
+                tool_command(&sam)
+                    .args(args)
+                    .arg("--template")
+                    .arg(&template),
+                5 * MINUTE,
+            );
+            assert!(
+                out.status.success(),
+                "`sam {}` rejects {}: {}",
+                args.join(" "),
+                template.display(),
+                out.report()
+            );
+        }
     }
 }
 
@@ -460,6 +526,13 @@ fn cfn_lint_accepts_the_template_and_what_it_deploys() {
         );
     };
     lint(&template_path(), "template.yaml");
+    // With organization mode and account names as defaults: cfn-lint also checks that the
+    // defaults satisfy their AllowedPattern (the AccountNames pattern, say).
+    lint(
+        organization_variant_path(),
+        "template.yaml in organization mode",
+    );
+    lint(&forwarder_path(), "deploy/forwarder.yaml");
     let Some(deployed) = deployed_template() else {
         return;
     };
@@ -521,13 +594,24 @@ fn checkov_passes_and_every_skip_is_justified_where_it_applies() {
     let Some(deployed) = deployed_template() else {
         return;
     };
+    let Some(forwarder) = forwarder_template() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let transformed = dir.path().join("transformed.json");
     std::fs::write(&transformed, deployed.to_string()).expect("write the transformed template");
 
-    for (path, template, what) in [
-        (template_path(), source, "template.yaml"),
-        (transformed, deployed, "the transformed template"),
+    // (path, template, what, written by hand: where a stale skip can be)
+    for (path, template, what, source_file) in [
+        (template_path(), source, "template.yaml", true),
+        (transformed, deployed, "the transformed template", false),
+        (
+            organization_variant_path().to_owned(),
+            source,
+            "template.yaml in organization mode",
+            false,
+        ),
+        (forwarder_path(), forwarder, "deploy/forwarder.yaml", true),
     ] {
         let report = checkov_report(&checkov, &path);
         let summary = &report["summary"];
@@ -573,7 +657,7 @@ fn checkov_passes_and_every_skip_is_justified_where_it_applies() {
         // A declared skip that checkov does not use is stale: the check was renamed or no longer
         // applies, and the comment now justifies nothing. (In the transformed template SAM copies
         // the function's metadata onto helper resources, where no Lambda check runs.)
-        if what == "template.yaml" {
+        if source_file {
             let used: BTreeSet<(String, String)> = skipped
                 .iter()
                 .map(|c| {
@@ -980,10 +1064,11 @@ fn event_pattern_forwards_every_code_update_and_nothing_else() {
         pattern.is_object(),
         "{rule_id}'s EventPattern must be a literal JSON object, got {pattern}"
     );
-    assert!(
-        rule["Properties"].get("EventBusName").is_none()
-            || rule["Properties"]["EventBusName"] == "default",
-        "CloudTrail events arrive on the default bus; {rule_id} listens elsewhere"
+    // (Organization mode moves it to the bus the forwarders feed: see that section.)
+    assert_eq!(
+        Deployment::new(deployed, &[]).rule_bus(rule_id),
+        None,
+        "CloudTrail events arrive on the default bus; {rule_id} listens elsewhere by default"
     );
 
     let cases = pattern_cases();
@@ -1394,23 +1479,30 @@ fn undeliverable_and_failed_events_are_kept_not_dropped() {
 
     // The key must let EventBridge encrypt for that queue, and only for this rule. The rule's
     // name is fixed (the key cannot reference the rule without a cycle), so compare the ARN the
-    // key policy spells out with the name the rule gets.
-    let rule_name = render(&rule["Properties"]["Name"])
-        .unwrap_or_else(|| panic!("{rule_id} needs a name computable at deploy time"));
-    let rule_arn = format!("arn:aws:events:us-east-1:123456789012:rule/{rule_name}");
-    let events_grants = key_grants_to(deployed, key, "events.amazonaws.com");
+    // key policy spells out with the ARN the rule gets, on the default bus and on the
+    // organization bus (where the bus is part of the ARN).
     assert!(
-        events_grants.iter().any(|s| {
-            let actions = as_list(&s["Action"]);
-            actions.contains(&&json!("kms:GenerateDataKey"))
-                && actions.contains(&&json!("kms:Decrypt"))
-                && render(&s["Condition"]["ArnEquals"]["aws:SourceArn"]).as_deref()
-                    == Some(rule_arn.as_str())
-        }),
-        "{key}'s policy must let events.amazonaws.com use it (GenerateDataKey, Decrypt) for \
-         {rule_arn}; it grants: {}",
-        shown(&events_grants)
+        render(&rule["Properties"]["Name"]).is_some(),
+        "{rule_id} needs a name computable at deploy time"
     );
+    let events_grants = key_grants_to(deployed, key, "events.amazonaws.com");
+    for given in [&[][..], &[("OrganizationId", ORGANIZATION)][..]] {
+        let deployment = Deployment::new(deployed, given);
+        let rule_arn = deployment.text(&json!({"Fn::GetAtt": [rule_id, "Arn"]}));
+        assert!(
+            events_grants.iter().any(|s| {
+                let actions = as_list(&s["Action"]);
+                actions.contains(&&json!("kms:GenerateDataKey"))
+                    && actions.contains(&&json!("kms:Decrypt"))
+                    && deployment
+                        .resolve(&s["Condition"]["ArnEquals"]["aws:SourceArn"])
+                        .is_some_and(|arn| arn == rule_arn.as_str())
+            }),
+            "{key}'s policy must let events.amazonaws.com use it (GenerateDataKey, Decrypt) for \
+             {rule_arn} ({given:?}); it grants: {}",
+            shown(&events_grants)
+        );
+    }
 
     // Function: retried by Lambda, then the invocation record goes to an encrypted queue.
     let config = resources_of_type(deployed, "AWS::Lambda::EventInvokeConfig")
@@ -1809,6 +1901,8 @@ struct Deployment<'t> {
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
+/// The organisation of organization-mode deployments.
+const ORGANIZATION: &str = "o-a1b2c3d4e5";
 
 impl<'t> Deployment<'t> {
     fn new(template: &'t Value, given: &[(&str, &str)]) -> Deployment<'t> {
@@ -1854,9 +1948,19 @@ impl<'t> Deployment<'t> {
             "AWS::Lambda::Function" => {
                 named("FunctionName").unwrap_or_else(|| format!("{STACK_NAME}-{id}"))
             }
-            "AWS::Events::Rule" => named("Name").unwrap_or_else(|| format!("{STACK_NAME}-{id}")),
+            // On a custom bus CloudFormation gives "<bus>|<rule>", not the name.
+            "AWS::Events::Rule" => match self.rule_bus(id) {
+                Some(bus) => format!("{bus}|{}", self.rule_name(id)),
+                None => self.rule_name(id),
+            },
+            "AWS::Events::EventBus" => {
+                named("Name").expect("an event bus of this template is named")
+            }
             "AWS::Logs::LogGroup" => {
                 named("LogGroupName").unwrap_or_else(|| format!("{STACK_NAME}-{id}"))
+            }
+            "AWS::CloudWatch::Alarm" => {
+                named("AlarmName").unwrap_or_else(|| format!("{STACK_NAME}-{id}-physical"))
             }
             _ => format!("{STACK_NAME}-{id}-physical"),
         };
@@ -1868,7 +1972,11 @@ impl<'t> Deployment<'t> {
         let resource = resource(self.template, id);
         let kind = resource["Type"].as_str().unwrap_or("");
         let text = match (kind, attribute) {
-            ("AWS::SQS::Queue", "QueueName") => format!("{STACK_NAME}-{id}-Q1"),
+            ("AWS::SQS::Queue", "QueueName") => resource["Properties"]
+                .get("QueueName")
+                .and_then(|name| self.resolve(name))
+                .and_then(|name| name.as_str().map(str::to_owned))
+                .unwrap_or_else(|| format!("{STACK_NAME}-{id}-Q1")),
             ("AWS::SQS::Queue", "Arn") => format!(
                 "arn:aws:sqs:{REGION}:{ACCOUNT}:{}",
                 self.attribute(id, "QueueName").as_str().unwrap()
@@ -1882,10 +1990,21 @@ impl<'t> Deployment<'t> {
                 "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
                 self.reference(id).as_str().unwrap()
             ),
-            ("AWS::Events::Rule", "Arn") => format!(
-                "arn:aws:events:{REGION}:{ACCOUNT}:rule/{}",
+            ("AWS::Events::Rule", "Arn") => match self.rule_bus(id) {
+                Some(bus) => format!(
+                    "arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/{}",
+                    self.rule_name(id)
+                ),
+                None => format!(
+                    "arn:aws:events:{REGION}:{ACCOUNT}:rule/{}",
+                    self.rule_name(id)
+                ),
+            },
+            ("AWS::Events::EventBus", "Arn") => format!(
+                "arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{}",
                 self.reference(id).as_str().unwrap()
             ),
+            ("AWS::Events::EventBus", "Name") => self.reference(id).as_str().unwrap().to_owned(),
             ("AWS::IAM::Role", "Arn") => {
                 format!("arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-{id}-R1")
             }
@@ -1896,6 +2015,23 @@ impl<'t> Deployment<'t> {
             _ => format!("{STACK_NAME}-{id}-{attribute}"),
         };
         Value::String(text)
+    }
+
+    /// The name of rule `id` (its `Name`, else a generated one).
+    fn rule_name(&self, id: &str) -> String {
+        resource(self.template, id)["Properties"]
+            .get("Name")
+            .and_then(|v| self.resolve(v))
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{STACK_NAME}-{id}"))
+    }
+
+    /// The custom bus rule `id` is on in this deployment; `None` for the default bus.
+    fn rule_bus(&self, id: &str) -> Option<String> {
+        let bus = resource(self.template, id)["Properties"].get("EventBusName")?;
+        let bus = self.resolve(bus)?;
+        let bus = bus.as_str().expect("EventBusName is a string");
+        (bus != "default").then(|| bus.to_owned())
     }
 
     /// `value` with every intrinsic function resolved; `None` for `AWS::NoValue` (dropped from
@@ -2522,6 +2658,9 @@ fn tamper_rules_report_every_watched_call_on_this_stack_and_nothing_else() {
     let cases = tamper_cases(&deployment);
     let mut reported_by: Vec<Vec<&str>> = vec![Vec::new(); cases.len()];
     for (rule_id, rule) in tamper_rules(deployed) {
+        if !deployment.exists(rule_id) {
+            continue;
+        }
         let properties = deployment
             .resolve(&rule["Properties"])
             .expect("rule properties");
@@ -2694,6 +2833,7 @@ fn topic_and_key_policies_grant_what_is_described_and_nothing_more() {
     let root = format!("arn:aws:iam::{ACCOUNT}:root");
     let tamper_rule_arns: Vec<String> = tamper_rules(deployed)
         .iter()
+        .filter(|(id, _)| deployment.exists(id))
         .map(|(id, _)| deployment.text(&json!({"Fn::GetAtt": [id, "Arn"]})))
         .collect();
 
@@ -3099,6 +3239,9 @@ fn tamper_alerts_reach_an_existing_topic_only_in_the_stack_region() {
             &[("ExistingAlertTopicArn", topic), ("AlarmTopicArn", ops)],
         );
         for (rule_id, rule) in tamper_rules(deployed) {
+            if !deployment.exists(rule_id) {
+                continue;
+            }
             let targets = deployment.resolve(&rule["Properties"]["Targets"]).unwrap();
             let arns: BTreeSet<String> = as_list(&targets)
                 .iter()
@@ -3114,4 +3257,830 @@ fn tamper_alerts_reach_an_existing_topic_only_in_the_stack_region() {
             );
         }
     }
+}
+
+// ------------------------------------------------------------------------- organization mode
+
+/// An organization-mode deployment of template.yaml, with destinations.
+fn organization_deployment(deployed: &Value) -> Deployment<'_> {
+    Deployment::new(
+        deployed,
+        &[
+            ("AlertEmail", "sec@example.com"),
+            ("OpsEmail", "ops@example.com"),
+            ("OrganizationId", ORGANIZATION),
+        ],
+    )
+}
+
+/// The forwarder's one rule and its one target.
+fn the_forwarder_rule(forwarder: &Value) -> (&str, &Value, &Value) {
+    let rules = resources_of_type(forwarder, "AWS::Events::Rule");
+    assert_eq!(
+        rules.len(),
+        1,
+        "deploy/forwarder.yaml has one rule: {rules:?}"
+    );
+    let (id, rule) = rules[0];
+    let targets = as_list(&rule["Properties"]["Targets"]);
+    assert_eq!(targets.len(), 1, "{id} has one target, the central bus");
+    (id, rule, targets[0])
+}
+
+#[test]
+fn the_forwarder_forwards_exactly_what_the_detection_rule_matches() {
+    let (Some(deployed), Some(forwarder)) = (deployed_template(), forwarder_template()) else {
+        return;
+    };
+    let (function_id, _) = the_function(deployed);
+    let (rule_id, rule, _) = the_rule(deployed, function_id);
+    let (forward_id, forward_rule, _) = the_forwarder_rule(forwarder);
+    // Two copies of one pattern, compared whole: a forwarder that forwarded less would blind the
+    // detection for every member account, silently; one that forwarded more would pay for it.
+    assert_eq!(
+        forward_rule["Properties"]["EventPattern"], rule["Properties"]["EventPattern"],
+        "deploy/forwarder.yaml's {forward_id} and template.yaml's {rule_id} must have the same \
+         event pattern"
+    );
+    assert!(
+        forward_rule["Properties"].get("EventBusName").is_none(),
+        "{forward_id} must listen on the default bus, where CloudTrail puts the account's events"
+    );
+    assert_eq!(forward_rule["Properties"]["State"], "ENABLED");
+}
+
+#[test]
+fn organization_mode_puts_the_detection_rule_on_a_bus_only_the_organization_may_send_to() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    let (function_id, _) = the_function(deployed);
+    let (rule_id, _, _) = the_rule(deployed, function_id);
+    let buses = resources_of_type(deployed, "AWS::Events::EventBus");
+    assert_eq!(buses.len(), 1, "one organization bus: {buses:?}");
+    let (bus_id, bus) = buses[0];
+    assert!(
+        resources_of_type(deployed, "AWS::Events::EventBusPolicy").is_empty(),
+        "the bus's whole policy is on the bus, where this test reads it"
+    );
+
+    // Single account: no bus, the rule on the default bus.
+    let single = Deployment::new(deployed, &[("AlertEmail", "a@example.com")]);
+    assert!(!single.exists(bus_id), "{bus_id} only in organization mode");
+    assert_eq!(single.rule_bus(rule_id), None);
+
+    let organization = organization_deployment(deployed);
+    assert!(organization.exists(bus_id));
+    let bus_name = organization.text(&json!({"Ref": bus_id}));
+    assert_eq!(
+        organization.rule_bus(rule_id).as_deref(),
+        Some(bus_name.as_str())
+    );
+    let bus_arn = organization.text(&json!({"Fn::GetAtt": [bus_id, "Arn"]}));
+
+    // The policy: PutEvents, on this bus, by principals of this organisation; nothing else.
+    let policy = organization.resolve(&bus["Properties"]["Policy"]).unwrap();
+    let statements = as_list(&policy["Statement"]);
+    assert_eq!(statements.len(), 1, "one statement: {policy}");
+    let statement = statements[0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Principal"], "*", "any principal ...");
+    assert_eq!(
+        statement["Condition"],
+        json!({"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION}}),
+        "... of the organisation, and no other condition to loosen or mistype"
+    );
+    assert_eq!(
+        strings(&statement["Action"]),
+        BTreeSet::from(["events:PutEvents".to_owned()])
+    );
+    assert_eq!(
+        strings(&statement["Resource"]),
+        BTreeSet::from([bus_arn.clone()])
+    );
+    for absent in ["NotAction", "NotResource", "NotPrincipal"] {
+        assert!(statement.get(absent).is_none(), "{absent}: {statement}");
+    }
+    // Another organisation's id gives another condition: the parameter, not a constant.
+    let other = Deployment::new(deployed, &[("OrganizationId", "o-zzzzzzzzzz")]);
+    let other_policy = other.resolve(&bus["Properties"]["Policy"]).unwrap();
+    assert_eq!(
+        other_policy["Statement"][0]["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+        "o-zzzzzzzzzz"
+    );
+
+    // The forwarders are told this bus: an output gives its ARN, in organization mode only.
+    let output = &deployed["Outputs"]["OrganizationEventBusArn"];
+    assert_eq!(output["Condition"], "OrganizationMode");
+    assert_eq!(organization.text(&output["Value"]), bus_arn);
+}
+
+#[test]
+fn organization_mode_keeps_the_alarms_and_the_key_on_the_rule_where_it_now_is() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    let (function_id, _) = the_function(deployed);
+    let (rule_id, _, _) = the_rule(deployed, function_id);
+    // EventBridge names a custom bus's rule metrics by bus and rule; an alarm on RuleName alone
+    // (or on the rule's Ref, "<bus>|<rule>" there) watches a metric that never comes.
+    for deployment in [
+        Deployment::new(deployed, &[("AlertEmail", "a@example.com")]),
+        organization_deployment(deployed),
+    ] {
+        let rule_name = deployment.rule_name(rule_id);
+        let bus = deployment.rule_bus(rule_id);
+        let mut expected = BTreeMap::from([("RuleName".to_owned(), rule_name.clone())]);
+        if let Some(bus) = &bus {
+            expected.insert("EventBusName".to_owned(), bus.clone());
+        }
+        let mut watched = 0;
+        for (alarm_id, alarm) in resources_of_type(deployed, "AWS::CloudWatch::Alarm") {
+            let properties = deployment.resolve(&alarm["Properties"]).unwrap();
+            let mut metrics = vec![properties.clone()];
+            metrics.extend(
+                as_list(&properties["Metrics"])
+                    .into_iter()
+                    .map(|m| m["MetricStat"]["Metric"].clone()),
+            );
+            for metric in metrics.iter().filter(|m| m["Namespace"] == "AWS/Events") {
+                let dimensions: BTreeMap<String, String> = as_list(&metric["Dimensions"])
+                    .iter()
+                    .map(|d| {
+                        (
+                            d["Name"].as_str().unwrap().to_owned(),
+                            d["Value"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(
+                    dimensions, expected,
+                    "{alarm_id} watches {} of the rule on {bus:?}",
+                    metric["MetricName"]
+                );
+                watched += 1;
+            }
+        }
+        assert!(
+            watched >= 3,
+            "failed, retried and lost deliveries: {watched}"
+        );
+        let name_output = deployment.text(&deployed["Outputs"]["EventRuleName"]["Value"]);
+        assert_eq!(
+            name_output, rule_name,
+            "EventRuleName is the name, never <bus>|<rule>"
+        );
+        let bus_output = deployment.text(&deployed["Outputs"]["EventRuleBusName"]["Value"]);
+        assert_eq!(bus_output, bus.unwrap_or_else(|| "default".to_owned()));
+    }
+}
+
+#[test]
+fn single_account_mode_deploys_what_it_did() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    // Everything organization mode adds is conditional on it, and nothing else is: a
+    // single-account deployment creates exactly the resources it always did.
+    let organization_only: BTreeSet<&str> = resources(deployed)
+        .iter()
+        .filter(|(_, r)| r["Condition"] == "OrganizationMode")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(
+        organization_only,
+        BTreeSet::from(["OrganizationEventBus", "TamperBusRule"]),
+        "resources only an organization gets"
+    );
+    let single = Deployment::new(deployed, &[("AlertEmail", "a@example.com")]);
+    let (function_id, function) = the_function(deployed);
+    let (rule_id, rule, _) = the_rule(deployed, function_id);
+    assert_eq!(single.rule_bus(rule_id), None, "the default bus");
+    let resolved = single.resolve(&rule["Properties"]).unwrap();
+    assert!(resolved.get("EventBusName").is_none(), "{resolved}");
+    // No names given: the function gets no ACCOUNT_NAMES (and names no account).
+    let variables = single
+        .resolve(&function["Properties"]["Environment"]["Variables"])
+        .unwrap();
+    assert!(variables.get("ACCOUNT_NAMES").is_none(), "{variables}");
+    let named = Deployment::new(
+        deployed,
+        &[("AccountNames", r#"{"111122223333": "payments-prod"}"#)],
+    );
+    let variables = named
+        .resolve(&function["Properties"]["Environment"]["Variables"])
+        .unwrap();
+    assert_eq!(
+        variables["ACCOUNT_NAMES"],
+        r#"{"111122223333": "payments-prod"}"#
+    );
+    // And the rule's ARN, which the key and queue policies name, is the default bus's.
+    assert_eq!(
+        single.text(&json!({"Fn::GetAtt": [rule_id, "Arn"]})),
+        format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/lambda-code-watch-{STACK_UUID}")
+    );
+}
+
+#[test]
+fn in_organization_mode_the_bus_and_its_rule_are_watched_too() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    if python().is_none() {
+        missing("python3 is not installed: cannot run the EventBridge emulator");
+        return;
+    }
+    let deployment = organization_deployment(deployed);
+    let bus = deployment.text(&json!({"Ref": "OrganizationEventBus"}));
+    let (function_id, _) = the_function(deployed);
+    let (rule_id, _, _) = the_rule(deployed, function_id);
+    let rule = deployment.rule_name(rule_id);
+    let call = |event_name: &str, parameters: Value, must_alert: bool| TamperCase {
+        name: format!("events {event_name} {parameters}"),
+        envelope: api_call("events", event_name, parameters, attacker()),
+        must_alert,
+        resource: None,
+    };
+    let cases = vec![
+        call("DeleteEventBus", json!({"name": bus}), true),
+        call(
+            "UpdateEventBus",
+            json!({"name": bus, "description": "x"}),
+            true,
+        ),
+        call(
+            "PutPermission",
+            json!({"eventBusName": bus, "policy": "{}"}),
+            true,
+        ),
+        call(
+            "RemovePermission",
+            json!({"eventBusName": bus, "removeAllPermissions": true}),
+            true,
+        ),
+        call(
+            "DisableRule",
+            json!({"name": rule, "eventBusName": bus}),
+            true,
+        ),
+        call(
+            "RemoveTargets",
+            json!({"rule": rule, "eventBusName": bus, "ids": ["CodeWatchFunction"]}),
+            true,
+        ),
+        call("DeleteEventBus", json!({"name": "orders"}), false),
+        call(
+            "PutPermission",
+            json!({"eventBusName": "orders", "policy": "{}"}),
+            false,
+        ),
+        call("PutPermission", json!({"policy": "{}"}), false),
+        call("DescribeEventBus", json!({"name": bus}), false),
+    ];
+    let mut reported_by: Vec<Vec<&str>> = vec![Vec::new(); cases.len()];
+    for (rule_id, rule) in tamper_rules(deployed) {
+        assert!(deployment.exists(rule_id), "every tamper rule exists here");
+        let properties = deployment.resolve(&rule["Properties"]).unwrap();
+        let targets = as_list(&properties["Targets"]);
+        let Some(outcomes) = apply_tamper_rule(
+            rule_id,
+            &properties["EventPattern"],
+            &targets[0]["InputTransformer"],
+            &cases,
+        ) else {
+            return;
+        };
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            if let Some(alert) = outcome {
+                reported_by[index].push(rule_id);
+                assert!(
+                    alert["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("lambda-code-watch tampered with: ")
+                            && !t.contains('<')),
+                    "{rule_id}: {}: {alert}",
+                    cases[index].name
+                );
+            }
+        }
+    }
+    let wrong: Vec<String> = cases
+        .iter()
+        .zip(&reported_by)
+        .filter(|(case, rules)| rules.is_empty() == case.must_alert)
+        .map(|(case, rules)| format!("{}: reported by {rules:?}", case.name))
+        .collect();
+    assert!(wrong.is_empty(), "misrouted:\n  {}", wrong.join("\n  "));
+    assert!(
+        reported_by[0].contains(&"TamperBusRule"),
+        "deleting the bus: {:?}",
+        reported_by[0]
+    );
+}
+
+// ---------------------------------------------------------------------------- the forwarder
+
+#[test]
+fn the_forwarder_may_put_events_on_the_central_bus_and_nothing_else() {
+    let Some(forwarder) = forwarder_template() else {
+        return;
+    };
+    let central =
+        format!("arn:aws:events:us-east-1:999988887777:event-bus/lcw-{STACK_UUID}-organization");
+    let deployment = Deployment::new(
+        forwarder,
+        &[
+            ("CentralEventBusArn", central.as_str()),
+            ("OpsEmail", "ops@example.com"),
+        ],
+    );
+    let (rule_id, _, target) = the_forwarder_rule(forwarder);
+    let target = deployment.resolve(target).unwrap();
+    assert_eq!(target["Arn"], central, "the target is the central bus");
+    let role_id = target_of(&the_forwarder_rule(forwarder).2["RoleArn"], Some("Arn"))
+        .expect("the target uses a role of the stack");
+    let role = resource(forwarder, role_id);
+    assert!(as_list(&role["Properties"]["ManagedPolicyArns"]).is_empty());
+    // Only EventBridge, for this account's forwarder rule, may assume it.
+    let trust = deployment
+        .resolve(&role["Properties"]["AssumeRolePolicyDocument"])
+        .unwrap();
+    let trust = as_list(&trust["Statement"]);
+    assert_eq!(trust.len(), 1);
+    assert_eq!(
+        trust[0]["Principal"],
+        json!({"Service": "events.amazonaws.com"})
+    );
+    assert_eq!(
+        trust[0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+        ACCOUNT
+    );
+    assert_eq!(
+        trust[0]["Condition"]["ArnEquals"]["aws:SourceArn"],
+        deployment.text(&json!({"Fn::GetAtt": [rule_id, "Arn"]})),
+        "only the forwarder rule"
+    );
+    // events:PutEvents on the central bus, and nothing else.
+    let statements: Vec<Value> = role_statements(forwarder, role_id)
+        .into_iter()
+        .filter_map(|s| deployment.resolve(s))
+        .collect();
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert_eq!(statements[0]["Effect"], "Allow");
+    assert_eq!(
+        strings(&statements[0]["Action"]),
+        BTreeSet::from(["events:PutEvents".to_owned()])
+    );
+    assert_eq!(
+        strings(&statements[0]["Resource"]),
+        BTreeSet::from([central.clone()])
+    );
+    assert!(statements[0].get("NotAction").is_none() && statements[0].get("NotResource").is_none());
+}
+
+#[test]
+fn the_forwarder_keeps_what_it_cannot_deliver_and_says_so() {
+    let Some(forwarder) = forwarder_template() else {
+        return;
+    };
+    let central =
+        format!("arn:aws:events:eu-west-1:999988887777:event-bus/lcw-{STACK_UUID}-organization");
+    let (rule_id, _, target) = the_forwarder_rule(forwarder);
+    assert!(
+        target["RetryPolicy"]["MaximumRetryAttempts"].as_u64() > Some(0)
+            && target["RetryPolicy"]["MaximumEventAgeInSeconds"].as_u64() >= Some(3600),
+        "{rule_id} retries: {target}"
+    );
+    let queue_id = target_of(&target["DeadLetterConfig"]["Arn"], Some("Arn"))
+        .expect("a dead-letter queue of the stack");
+    let queue = &resource(forwarder, queue_id)["Properties"];
+    assert!(
+        queue["SqsManagedSseEnabled"] == true || queue["KmsMasterKeyId"].is_object(),
+        "{queue_id} is encrypted: {queue}"
+    );
+    assert_eq!(queue["MessageRetentionPeriod"], 1_209_600, "kept 14 days");
+
+    for (given, topic) in [
+        (
+            vec![(
+                "AlarmTopicArn",
+                "arn:aws:sns::111122223333:lcw-forwarder-ops",
+            )],
+            // The topic of that name in the stack's own region.
+            "arn:aws:sns:us-east-1:111122223333:lcw-forwarder-ops".to_owned(),
+        ),
+        (
+            vec![("OpsEmail", "ops@example.com")],
+            format!("arn:aws:sns:{REGION}:{ACCOUNT}:{STACK_NAME}-OpsTopic-X1"),
+        ),
+    ] {
+        let mut given = given;
+        given.push(("CentralEventBusArn", central.as_str()));
+        let deployment = Deployment::new(forwarder, &given);
+        // Only EventBridge, for this rule, may park events in the queue.
+        let rule_arn = deployment.text(&json!({"Fn::GetAtt": [rule_id, "Arn"]}));
+        let parks = resources_of_type(forwarder, "AWS::SQS::QueuePolicy")
+            .into_iter()
+            .filter_map(|(_, p)| deployment.resolve(&p["Properties"]))
+            .flat_map(|p| {
+                as_list(&p["PolicyDocument"]["Statement"])
+                    .into_iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .any(|s| {
+                s["Effect"] == "Allow"
+                    && s["Principal"]["Service"] == "events.amazonaws.com"
+                    && s["Condition"]["ArnEquals"]["aws:SourceArn"] == rule_arn.as_str()
+            });
+        assert!(parks, "{queue_id} accepts the dead letters of {rule_arn}");
+
+        // One alarm watches both: EventBridge giving up, and events waiting in the queue.
+        let alarms = resources_of_type(forwarder, "AWS::CloudWatch::Alarm");
+        assert_eq!(alarms.len(), 1);
+        let (alarm_id, alarm) = alarms[0];
+        let alarm = deployment.resolve(&alarm["Properties"]).unwrap();
+        let metrics: Vec<(String, String, String)> = as_list(&alarm["Metrics"])
+            .iter()
+            .filter_map(|m| {
+                let metric = &m["MetricStat"]["Metric"];
+                let dimension = as_list(&metric["Dimensions"]);
+                if dimension.len() != 1 {
+                    return None;
+                }
+                Some((
+                    metric["MetricName"].as_str()?.to_owned(),
+                    dimension[0]["Name"].as_str()?.to_owned(),
+                    dimension[0]["Value"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let queue_name = deployment.text(&json!({"Fn::GetAtt": [queue_id, "QueueName"]}));
+        assert_eq!(
+            metrics.iter().cloned().collect::<BTreeSet<_>>(),
+            BTreeSet::from([
+                (
+                    "FailedInvocations".to_owned(),
+                    "RuleName".to_owned(),
+                    deployment.rule_name(rule_id)
+                ),
+                (
+                    "ApproximateNumberOfMessagesVisible".to_owned(),
+                    "QueueName".to_owned(),
+                    queue_name
+                ),
+            ]),
+            "{alarm_id} watches"
+        );
+        assert_eq!(alarm["TreatMissingData"], "notBreaching");
+        assert_eq!(
+            alarm["AlarmActions"],
+            json!([topic]),
+            "{alarm_id} notifies {given:?}"
+        );
+    }
+}
+
+#[test]
+fn a_forwarder_whose_failures_reach_nobody_is_refused() {
+    let Some(forwarder) = forwarder_template() else {
+        return;
+    };
+    let central = "arn:aws:events:us-east-1:999988887777:event-bus/lcw-organization";
+    for (given, expected) in [
+        (vec![], vec!["AlarmsNeedADestination"]),
+        (vec![("OpsEmail", "ops@example.com")], vec![]),
+        (
+            vec![(
+                "AlarmTopicArn",
+                "arn:aws:sns::111122223333:lcw-forwarder-ops",
+            )],
+            vec![],
+        ),
+        (
+            vec![
+                (
+                    "AlarmTopicArn",
+                    "arn:aws:sns::111122223333:lcw-forwarder-ops",
+                ),
+                ("OpsEmail", "ops@example.com"),
+            ],
+            vec!["OpsEmailNeedsOwnOpsTopic"],
+        ),
+    ] {
+        let mut given = given;
+        given.push(("CentralEventBusArn", central));
+        assert_eq!(broken_rules(forwarder, &given), expected, "{given:?}");
+    }
+    // The topic it creates refuses plain HTTP and is encrypted with a key CloudWatch may use.
+    topic_refuses_plain_http(forwarder, "OpsTopic");
+    assert!(
+        !key_grants_to(forwarder, "OpsKey", "cloudwatch.amazonaws.com").is_empty(),
+        "OpsKey must let CloudWatch encrypt alarm notifications"
+    );
+}
+
+/// What the forwarding path in the emulator did with one event.
+struct Forwarded {
+    accepted: bool,
+    reached_member_bus: u64,
+    reached_central_bus: u64,
+    delivered: u64,
+    detail_intact: bool,
+    delivered_envelope: Value,
+}
+
+#[test]
+fn a_member_code_update_travels_to_the_central_bus_and_reaches_the_function() {
+    let (Some(deployed), Some(forwarder)) = (deployed_template(), forwarder_template()) else {
+        return;
+    };
+    let Some(python) = python() else {
+        missing("python3 is not installed: cannot run the EventBridge emulator");
+        return;
+    };
+    // The central side as an organization deploys it; the member's forwarder pointed at it.
+    let central = organization_deployment(deployed);
+    let (function_id, _) = the_function(deployed);
+    let (rule_id, rule, _) = the_rule(deployed, function_id);
+    let bus_arn = central.text(&json!({"Fn::GetAtt": ["OrganizationEventBus", "Arn"]}));
+    let bus = central
+        .resolve(&resource(deployed, "OrganizationEventBus")["Properties"])
+        .unwrap();
+    let member = Deployment::new(
+        forwarder,
+        &[
+            ("CentralEventBusArn", bus_arn.as_str()),
+            (
+                "AlarmTopicArn",
+                "arn:aws:sns::111122223333:lcw-forwarder-ops",
+            ),
+        ],
+    );
+    let (forward_id, forward_rule, _) = the_forwarder_rule(forwarder);
+    let forward_rule = member.resolve(&forward_rule["Properties"]).unwrap();
+    let setup = json!({
+        "central": {
+            "account": ACCOUNT,
+            "region": REGION,
+            "bus": {"Name": bus["Name"], "Policy": bus["Policy"]},
+            "rule": {
+                "Name": central.rule_name(rule_id),
+                "EventPattern": rule["Properties"]["EventPattern"],
+            },
+        },
+        "member": {
+            "account": "111122223333",
+            "region": "eu-west-1",
+            "rule": {
+                "Name": forward_rule["Name"],
+                "EventPattern": forward_rule["EventPattern"],
+                "Targets": forward_rule["Targets"],
+            },
+        },
+    });
+
+    let cases = pattern_cases();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let setup_file = dir.path().join("setup.json");
+    let cases_file = dir.path().join("cases.json");
+    std::fs::write(&setup_file, setup.to_string()).unwrap();
+    let listed: Vec<Value> = cases
+        .iter()
+        .map(|c| json!({"name": c.name, "envelope": c.envelope}))
+        .collect();
+    std::fs::write(&cases_file, Value::Array(listed).to_string()).unwrap();
+    let out = run(
+        "scripts/eventbridge-forward-check.py",
+        tool_command(&python)
+            .arg(repo().join("scripts/eventbridge-forward-check.py"))
+            .arg("--setup")
+            .arg(&setup_file)
+            .arg("--cases")
+            .arg(&cases_file),
+        10 * MINUTE,
+    );
+    if out.status.code() == Some(MISSING_PACKAGE) {
+        missing(&format!(
+            "Python packages for the EventBridge emulator: {}",
+            out.stderr.trim()
+        ));
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "the forwarding run failed: {}",
+        out.report()
+    );
+    let report: Value = serde_json::from_str(&out.stdout).expect("the script prints JSON");
+    assert_eq!(report["unattributed"], 0, "{}", out.report());
+    let results = as_list(&report["results"]);
+    assert_eq!(results.len(), cases.len());
+    let forwarded: Vec<Forwarded> = results
+        .iter()
+        .zip(&cases)
+        .map(|(r, case)| {
+            assert_eq!(r["name"], case.name.as_str());
+            Forwarded {
+                accepted: r["accepted"] == true,
+                reached_member_bus: r["reached_member_bus"].as_u64().unwrap_or(0),
+                reached_central_bus: r["reached_central_bus"].as_u64().unwrap_or(0),
+                delivered: r["delivered"].as_u64().unwrap_or(0),
+                detail_intact: r["detail_intact"] == true,
+                delivered_envelope: r["delivered_envelope"].clone(),
+            }
+        })
+        .collect();
+
+    let mut wrong = Vec::new();
+    for (case, f) in cases.iter().zip(&forwarded) {
+        assert!(
+            f.accepted && f.reached_member_bus == 1,
+            "{}: the member bus did not take the event; the test proves nothing about it",
+            case.name
+        );
+        // What the forwarder sends over is what the central rule delivers: one pattern.
+        let expected = u64::from(case.must_deliver);
+        if f.reached_central_bus != expected || f.delivered != expected {
+            wrong.push(format!(
+                "{}: reached the central bus {} time(s), the function {} time(s), must {}: {}",
+                case.name, f.reached_central_bus, f.delivered, expected, case.because
+            ));
+        }
+        if f.delivered == 1 {
+            assert!(
+                f.detail_intact,
+                "{}: the detail changed on the way",
+                case.name
+            );
+            assert_eq!(f.delivered_envelope["source"], case.envelope["source"]);
+            assert_eq!(
+                f.delivered_envelope["detail-type"],
+                case.envelope["detail-type"]
+            );
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{forward_id} -> {rule_id} routes {} of {} events wrongly:\n  {}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n  ")
+    );
+    assert!(
+        forwarded.iter().filter(|f| f.delivered == 1).count() >= 5,
+        "the alert samples at least made the trip"
+    );
+
+    // moto re-creates a forwarded event in the central account (its own id, account and
+    // region); EventBridge keeps the member's. The function reads the account from the record
+    // (recipientAccountId), not the envelope, but the rule's pattern sees the envelope: apply it
+    // by hand to envelopes as EventBridge delivers them, with the member's account and region.
+    let as_delivered: Vec<Case> = cases
+        .iter()
+        .map(|c| {
+            let mut envelope = c.envelope.clone();
+            envelope["account"] = json!("111122223333");
+            envelope["region"] = json!("eu-west-1");
+            case(format!("{} (as delivered)", c.name), envelope)
+        })
+        .collect();
+    let Some(outcomes) = apply_pattern(&rule["Properties"]["EventPattern"], &as_delivered) else {
+        return;
+    };
+    let wrong = misrouted(&as_delivered, &outcomes);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n  "));
+}
+
+// ------------------------------------------------------------------- the forwarders' guard
+
+#[test]
+fn the_service_control_policy_protects_the_forwarder_by_its_names() {
+    let Some(forwarder) = forwarder_template() else {
+        return;
+    };
+    let text = std::fs::read_to_string(repo().join("deploy/forwarder-scp.json"))
+        .expect("deploy/forwarder-scp.json");
+    let scp: Value = serde_json::from_str(&text).expect("the SCP is JSON");
+    // AWS Organizations counts characters without whitespace, up to 5,120.
+    let size = text.chars().filter(|c| !c.is_whitespace()).count();
+    assert!(
+        size <= 5120,
+        "the SCP has {size} characters; Organizations takes 5,120"
+    );
+    // README shows it as it is.
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(
+        readme.contains(text.trim()),
+        "README.md must show deploy/forwarder-scp.json verbatim"
+    );
+
+    let deployment = Deployment::new(
+        forwarder,
+        &[
+            (
+                "CentralEventBusArn",
+                "arn:aws:events:us-east-1:999988887777:event-bus/b",
+            ),
+            (
+                "AlarmTopicArn",
+                "arn:aws:sns::999988887777:lcw-forwarder-ops",
+            ),
+        ],
+    );
+    let member = "111122223333";
+    let in_member = |arn: String| arn.replace(&format!(":{ACCOUNT}:"), &format!(":{member}:"));
+    let (rule_id, _, target) = the_forwarder_rule(forwarder);
+    let role_id = target_of(&target["RoleArn"], Some("Arn")).unwrap();
+    let role_name = deployment.text(&resource(forwarder, role_id)["Properties"]["RoleName"]);
+    let (alarm_id, _) = resources_of_type(forwarder, "AWS::CloudWatch::Alarm")[0];
+    let (queue_id, _) = resources_of_type(forwarder, "AWS::SQS::Queue")[0];
+    let protected = [
+        (
+            "events:DisableRule",
+            in_member(deployment.text(&json!({"Fn::GetAtt": [rule_id, "Arn"]}))),
+        ),
+        (
+            "events:RemoveTargets",
+            in_member(deployment.text(&json!({"Fn::GetAtt": [rule_id, "Arn"]}))),
+        ),
+        (
+            "iam:PutRolePolicy",
+            format!("arn:aws:iam::{member}:role/{role_name}"),
+        ),
+        (
+            "iam:UpdateAssumeRolePolicy",
+            format!("arn:aws:iam::{member}:role/{role_name}"),
+        ),
+        (
+            "sqs:DeleteQueue",
+            in_member(deployment.text(&json!({"Fn::GetAtt": [queue_id, "Arn"]}))),
+        ),
+        (
+            "sqs:PurgeQueue",
+            in_member(deployment.text(&json!({"Fn::GetAtt": [queue_id, "Arn"]}))),
+        ),
+        (
+            "cloudwatch:DeleteAlarms",
+            format!(
+                "arn:aws:cloudwatch:{REGION}:{member}:alarm:{}",
+                deployment.text(&json!({"Ref": alarm_id}))
+            ),
+        ),
+        (
+            "cloudformation:DeleteStack",
+            format!(
+                "arn:aws:cloudformation:eu-west-1:{member}:stack/\
+                 StackSet-lambda-code-watch-forwarder-5e1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b/\
+                 0a1b2c3d-0000-4000-8000-000000000000"
+            ),
+        ),
+    ];
+    let denies = |action: &str, arn: &str, principal: &str| {
+        as_list(&scp["Statement"]).iter().any(|s| {
+            s["Effect"] == "Deny"
+                && strings(&s["Action"]).contains(action)
+                && strings(&s["Resource"]).iter().any(|r| glob_matches(r, arn))
+                && !strings(&s["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
+                    .iter()
+                    .any(|p| glob_matches(p, principal))
+        })
+    };
+    let admin = format!("arn:aws:iam::{member}:role/Admin");
+    let stacksets = format!("arn:aws:iam::{member}:role/stacksets-exec-0123456789abcdef");
+    for (action, arn) in &protected {
+        assert!(
+            denies(action, arn, &admin),
+            "the SCP must deny {action} on {arn} to {admin}"
+        );
+        assert!(
+            !denies(action, arn, &stacksets),
+            "the SCP must let StackSets ({stacksets}) {action} on {arn}"
+        );
+    }
+    // Other resources of the account stay the account's.
+    for (action, arn) in [
+        (
+            "events:DisableRule",
+            format!("arn:aws:events:{REGION}:{member}:rule/nightly-batch"),
+        ),
+        (
+            "iam:PutRolePolicy",
+            format!("arn:aws:iam::{member}:role/payments-api"),
+        ),
+        (
+            "sqs:DeleteQueue",
+            format!("arn:aws:sqs:{REGION}:{member}:orders"),
+        ),
+    ] {
+        assert!(
+            !denies(action, &arn, &admin),
+            "{action} on {arn} must stay allowed"
+        );
+    }
+    // README's rollout names the stack set as the SCP expects.
+    assert!(
+        readme.contains("--stack-set-name lambda-code-watch-forwarder"),
+        "README.md's create-stack-set must name the stack set lambda-code-watch-forwarder"
+    );
 }

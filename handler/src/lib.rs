@@ -27,7 +27,7 @@ use lambda_code_watch::record::{DecodeError, Envelope, Record};
 use lambda_code_watch::sink::sns_message::TopicArn;
 use lambda_code_watch::sink::stdout::StdoutSink;
 use lambda_code_watch::sink::{AlertSink, DeliveryError};
-use lambda_code_watch::{Detector, Outcome};
+use lambda_code_watch::{AccountNames, Detector, Outcome};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,6 +48,9 @@ pub const CANARY_ROLE_VARIABLE: &str = "CANARY_ROLE_ARN";
 pub const CANARY_TARGET_VARIABLE: &str = "CANARY_TARGET_FUNCTION";
 /// Set by Lambda (and by `cargo lambda watch`): the heartbeat metric's `FunctionName` dimension.
 pub const FUNCTION_NAME_VARIABLE: &str = "AWS_LAMBDA_FUNCTION_NAME";
+/// Account names for alerts: a JSON object from 12-digit account IDs to names
+/// (`{"111122223333": "payments-prod"}`). Unset or empty: alerts carry account IDs only.
+pub const ACCOUNT_NAMES_VARIABLE: &str = "ACCOUNT_NAMES";
 /// The `detail-type` EventBridge gives CloudTrail management events.
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
@@ -58,6 +61,8 @@ pub struct Settings {
     pub alert_topic: Option<TopicArn>,
     /// Who the canary is (see [`Canary`]).
     pub canary: Canary,
+    /// What alerts call each account (`ACCOUNT_NAMES`); empty when not given.
+    pub account_names: AccountNames,
 }
 
 /// The stack's canary: its role's ARN, and the name the heartbeat metric is recorded under.
@@ -154,9 +159,21 @@ impl Settings {
             target_function: text(CANARY_TARGET_VARIABLE)?.filter(|name| !name.is_empty()),
             function_name: text(FUNCTION_NAME_VARIABLE)?.unwrap_or_default(),
         };
+        // A mapping that does not parse stops the start: running on without names would hide the
+        // mistake until someone missed a name in an alert.
+        let account_names = match text(ACCOUNT_NAMES_VARIABLE)? {
+            Some(json) if !json.trim().is_empty() => {
+                AccountNames::from_json(&json).map_err(|e| SettingsError {
+                    variable: ACCOUNT_NAMES_VARIABLE,
+                    reason: e.to_string(),
+                })?
+            }
+            _ => AccountNames::default(),
+        };
         Ok(Settings {
             alert_topic,
             canary,
+            account_names,
         })
     }
 }
@@ -406,6 +423,13 @@ pub fn init_logging() {
 /// client included), then hands a reference to every invocation.
 pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
     let _ = CANARY.set(settings.canary);
+    if !settings.account_names.is_empty() {
+        tracing::info!(
+            accounts = settings.account_names.len(),
+            "alerts name accounts from {ACCOUNT_NAMES_VARIABLE}"
+        );
+    }
+    let detector = Detector::default().with_account_names(settings.account_names);
     match settings.alert_topic {
         Some(topic) => {
             let config = load_sdk_config().await;
@@ -416,13 +440,13 @@ pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
                 "publishing alerts to SNS"
             );
             let sink = SnsSink::new(sns_client_for(&config, &topic), topic);
-            serve(&sink).await
+            serve(&detector, &sink).await
         }
         None => {
             tracing::warn!(
                 "{STDOUT_VARIABLE}=1: alerts are written to stdout, not published (local runs only)"
             );
-            serve(&StdoutSink).await
+            serve(&detector, &StdoutSink).await
         }
     }
 }
@@ -436,10 +460,9 @@ fn sns_client_for(config: &aws_config::SdkConfig, topic: &TopicArn) -> aws_sdk_s
     aws_sdk_sns::Client::from_conf(sns_config)
 }
 
-async fn serve<S: AlertSink>(sink: &S) -> Result<(), lambda_runtime::Error> {
-    let detector = Detector::default();
+async fn serve<S: AlertSink>(detector: &Detector, sink: &S) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handle_event(&detector, sink, event.payload)
+        handle_event(detector, sink, event.payload)
     }))
     .await
 }
@@ -699,6 +722,55 @@ mod tests {
         assert_eq!(read.canary.function_name, "code-watch-fn");
         let none = settings(&[(STDOUT_VARIABLE, "1"), (CANARY_ROLE_VARIABLE, "")]).unwrap();
         assert_eq!(none.canary.role_arn, None);
+    }
+
+    #[test]
+    fn account_names_are_read_once_and_a_bad_mapping_names_the_variable() {
+        let topic = (TOPIC_VARIABLE, "arn:aws:sns:us-east-1:123456789012:alerts");
+        for unset in [&[topic][..], &[topic, (ACCOUNT_NAMES_VARIABLE, "")][..]] {
+            assert!(
+                settings(unset).unwrap().account_names.is_empty(),
+                "{unset:?}"
+            );
+        }
+        let read = settings(&[
+            topic,
+            (
+                ACCOUNT_NAMES_VARIABLE,
+                r#"{"123456789012": "payments-prod"}"#,
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            read.account_names.get("123456789012"),
+            Some("payments-prod")
+        );
+        for bad in [
+            "payments-prod",
+            r#"{"1234": "payments-prod"}"#,
+            r#"{"123456789012": ""}"#,
+        ] {
+            let error = settings(&[topic, (ACCOUNT_NAMES_VARIABLE, bad)]).unwrap_err();
+            assert_eq!(error.variable, ACCOUNT_NAMES_VARIABLE, "{bad}");
+            assert!(
+                error.to_string().contains(ACCOUNT_NAMES_VARIABLE),
+                "{error}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_delivered_alert_names_the_account() {
+        let names = AccountNames::from_json(r#"{"123456789012": "payments-prod"}"#).unwrap();
+        let detector = Detector::default().with_account_names(names);
+        let sink = FakeSink::default();
+        let summary = handle_event(&detector, &sink, in_envelope(iam_user_update()))
+            .await
+            .unwrap();
+        assert_eq!(summary.verdict, "alert");
+        let delivered = sink.delivered.lock().unwrap();
+        assert_eq!(delivered[0].account_id.as_deref(), Some("123456789012"));
+        assert_eq!(delivered[0].account_name.as_deref(), Some("payments-prod"));
     }
 
     const CANARY_ROLE: &str = "arn:aws:iam::123456789012:role/lcw-CanaryRole-1A2B3C";

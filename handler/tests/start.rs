@@ -29,6 +29,7 @@ fn start_with(vars: &[(&str, &str)]) -> std::process::Output {
     command
         .env_remove("ALERT_TOPIC_ARN")
         .env_remove("ALERT_STDOUT")
+        .env_remove("ACCOUNT_NAMES")
         .env_remove("AWS_LAMBDA_RUNTIME_API");
     for (name, value) in vars {
         command.env(name, value);
@@ -63,4 +64,34 @@ fn stdout_delivery_must_be_asked_for_exactly() {
     assert_ne!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("invalid ALERT"), "{stderr}");
+}
+
+#[test]
+fn account_names_that_do_not_parse_stop_the_start() {
+    let topic = (
+        "ALERT_TOPIC_ARN",
+        "arn:aws:sns:us-east-1:123456789012:alerts",
+    );
+    for (bad, says) in [
+        (
+            r#"{"payments-prod": "111122223333"}"#,
+            "not a 12-digit AWS account ID",
+        ),
+        (r#"{"111122223333": "payments-prod""#, "EOF"),
+        (r#"["111122223333", "payments-prod"]"#, "a JSON object"),
+    ] {
+        let output = start_with(&[topic, ("ACCOUNT_NAMES", bad)]);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("invalid ACCOUNT_NAMES"), "{stderr}");
+        assert!(stderr.contains(says), "{bad}: {stderr}");
+    }
+    // A good mapping passes the settings; the start then fails only for want of a runtime.
+    let output = start_with(&[
+        ("ALERT_STDOUT", "1"),
+        ("ACCOUNT_NAMES", r#"{"111122223333": "payments-prod"}"#),
+    ]);
+    assert_ne!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("invalid ACCOUNT_NAMES"), "{stderr}");
 }

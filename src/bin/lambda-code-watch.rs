@@ -3,10 +3,10 @@
 //! the library's.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lambda_code_watch::Detector;
 use lambda_code_watch::scan::{self, Format, Options, Summary};
 use lambda_code_watch::sql::{self, Dialect, RuleSql, TableName};
 use lambda_code_watch::window::TimeWindow;
+use lambda_code_watch::{AccountNames, Detector};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,7 +77,8 @@ Examples:
   AWS_PROFILE=security-audit lambda-code-watch scan --accounts 111122223333 --regions eu-west-1 \\
       --since 2025-06-01T00:00:00Z s3://org-trail-bucket/
   aws cloudtrail lookup-events --lookup-attributes \\
-      AttributeKey=EventSource,AttributeValue=lambda.amazonaws.com | lambda-code-watch scan";
+      AttributeKey=EventSource,AttributeValue=lambda.amazonaws.com | lambda-code-watch scan
+  lambda-code-watch scan --account-names accounts.json --format text s3://org-trail-bucket/";
 
 const SQL_AFTER_HELP: &str = "\
 Examples:
@@ -121,6 +122,11 @@ struct ScanArgs {
     /// s3:// inputs: objects downloaded at once, ahead of the scan [default: 32]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     s3_concurrency: Option<u16>,
+    /// Name the account in each alert (`account_name`, and the text's "Where:" line) from FILE: a
+    /// JSON object from 12-digit account IDs to names, {"111122223333": "payments-prod"}, the
+    /// same as the function's ACCOUNT_NAMES
+    #[arg(long, value_name = "FILE")]
+    account_names: Option<PathBuf>,
     /// Files or directories to read, or s3://BUCKET/PREFIX; none, or '-', reads stdin
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -219,21 +225,36 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     if let Err(e) = check_s3_filters(&args) {
         return usage_error(&e);
     }
+    let detector = match detector_for(&args) {
+        Ok(detector) => detector,
+        Err(e) => return usage_error(&e),
+    };
     if args.paths.iter().any(|p| is_s3(p)) {
-        return run_s3_scan(args, options);
+        return run_s3_scan(args, options, detector);
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let stderr = io::stderr();
     let mut err = stderr.lock();
     let mut summary = Summary::default();
-    let detector = Detector::default();
     let result = scan::collect_inputs(&args.paths, &mut summary, &mut err).and_then(|inputs| {
         let scanned = scan::scan(&inputs, &detector, &options, &mut out, &mut err)?;
         out.flush()?;
         Ok(scanned)
     });
     report(result, summary, &mut err, || {})
+}
+
+/// The detector the scan runs: the original rule, naming accounts from `--account-names`.
+fn detector_for(args: &ScanArgs) -> Result<Detector, String> {
+    let Some(path) = &args.account_names else {
+        return Ok(Detector::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--account-names {}: {e}", path.display()))?;
+    let names = AccountNames::from_json(&text)
+        .map_err(|e| format!("--account-names {}: {e}", path.display()))?;
+    Ok(Detector::default().with_account_names(names))
 }
 
 fn usage_error(message: &str) -> ExitCode {
@@ -279,7 +300,7 @@ fn check_s3_filters(args: &ScanArgs) -> Result<(), String> {
 }
 
 #[cfg(not(feature = "s3"))]
-fn run_s3_scan(args: ScanArgs, _options: Options) -> ExitCode {
+fn run_s3_scan(args: ScanArgs, _options: Options, _detector: Detector) -> ExitCode {
     let url = args
         .paths
         .iter()
@@ -295,7 +316,7 @@ fn run_s3_scan(args: ScanArgs, _options: Options) -> ExitCode {
 /// Lists every s3:// input (a failure there ends the scan before anything is read), then scans
 /// the objects and the local inputs in argument order, with a progress bar on a terminal.
 #[cfg(feature = "s3")]
-fn run_s3_scan(args: ScanArgs, mut options: Options) -> ExitCode {
+fn run_s3_scan(args: ScanArgs, mut options: Options, detector: Detector) -> ExitCode {
     use lambda_code_watch::s3::{self, Progress, S3, S3Url, Selection, Target};
     use std::io::IsTerminal;
 
@@ -384,7 +405,6 @@ fn run_s3_scan(args: ScanArgs, mut options: Options) -> ExitCode {
             Box::new(io::stderr()),
         ),
     };
-    let detector = Detector::default();
     let result = scan::scan(&inputs, &detector, &options, &mut out, &mut err).and_then(|scanned| {
         out.flush()?;
         err.flush()?;

@@ -82,7 +82,7 @@ impl std::error::Error for MessageTooLarge {}
 impl SnsMessage {
     /// The publish content for `alert`, truncated only if it would not fit in SNS's size limit.
     pub fn for_alert(alert: &Alert) -> Result<SnsMessage, MessageTooLarge> {
-        let subject = subject(&alert.title);
+        let subject = alert_subject(alert);
         let attributes = message_attributes(alert);
         let attribute_bytes: usize = attributes
             .iter()
@@ -120,13 +120,50 @@ impl SnsMessage {
 /// distinguishable. A title too long is cut between characters (never inside an escape) and ends
 /// with `...`. A title with nothing printable yields [`FALLBACK_SUBJECT`].
 pub fn subject(title: &str) -> String {
+    let out = one_ascii_line(title, MAX_SUBJECT_CHARS);
+    if out.is_empty() {
+        return FALLBACK_SUBJECT.to_owned();
+    }
+    out
+}
+
+/// The Subject of `alert`: its title ([`subject`]), after the account's name in brackets when the
+/// alert has one (`[payments-prod] User [...] updated ...`), so a mail list sorted by subject shows
+/// which account at a glance. The name gets at most [`MAX_SUBJECT_ACCOUNT_NAME_CHARS`] characters
+/// (cut with `...`), so the title always keeps most of the 100; the same rules make both safe.
+pub fn alert_subject(alert: &Alert) -> String {
+    let name = alert
+        .account_name
+        .as_deref()
+        .map(|name| one_ascii_line(name, MAX_SUBJECT_ACCOUNT_NAME_CHARS))
+        .unwrap_or_default();
+    if name.is_empty() {
+        return subject(&alert.title);
+    }
+    let prefix = format!("[{name}] ");
+    let title = one_ascii_line(&alert.title, MAX_SUBJECT_CHARS - prefix.len());
+    let title = if title.is_empty() {
+        FALLBACK_SUBJECT
+    } else {
+        title.as_str()
+    };
+    format!("{prefix}{title}")
+}
+
+/// At most this many characters of the account name go into the Subject (AWS allows 50 for an
+/// account name; a mapping may hold longer ones).
+pub const MAX_SUBJECT_ACCOUNT_NAME_CHARS: usize = 32;
+
+/// `text` as printable ASCII on one line of at most `max` characters (see [`subject`]); empty when
+/// nothing printable is left.
+fn one_ascii_line(text: &str, max: usize) -> String {
     const ELLIPSIS: &str = "...";
-    let mut out = String::with_capacity(MAX_SUBJECT_CHARS + 16);
+    let mut out = String::with_capacity(max + 16);
     // Where `out` could be cut without splitting an escape, and still end in a non-space.
     let mut last_cut = 0;
     let mut pending_space = false;
     let mut overflowed = false;
-    for c in title.chars() {
+    for c in text.chars() {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
@@ -140,7 +177,7 @@ pub fn subject(title: &str) -> String {
             &escaped
         };
         let space = usize::from(pending_space);
-        if out.len() + space + piece.len() > MAX_SUBJECT_CHARS {
+        if out.len() + space + piece.len() > max {
             overflowed = true;
             break;
         }
@@ -149,7 +186,7 @@ pub fn subject(title: &str) -> String {
             pending_space = false;
         }
         out.push_str(piece);
-        if out.len() + ELLIPSIS.len() <= MAX_SUBJECT_CHARS {
+        if out.len() + ELLIPSIS.len() <= max {
             last_cut = out.len();
         }
     }
@@ -157,19 +194,17 @@ pub fn subject(title: &str) -> String {
         out.truncate(last_cut);
         out.push_str(ELLIPSIS);
     }
-    if out.is_empty() {
-        return FALLBACK_SUBJECT.to_owned();
-    }
     out
 }
 
 /// The attributes subscribers can filter on, without empty, oversized or non-text values (SNS
 /// rejects the first and the last; the second would be misleading).
 pub fn message_attributes(alert: &Alert) -> Vec<MessageAttribute> {
-    let candidates: [(&'static str, Option<&str>); 6] = [
+    let candidates: [(&'static str, Option<&str>); 7] = [
         ("severity", Some(alert.severity)),
         ("rule_id", Some(alert.rule_id)),
         ("account_id", alert.account_id.as_deref()),
+        ("account_name", alert.account_name.as_deref()),
         ("region", alert.region.as_deref()),
         ("actor_type", Some(alert.actor_type)),
         ("event_name", alert.event_name.as_deref()),

@@ -344,6 +344,7 @@ const AWS_VARIABLES_TO_CLEAR: &[&str] = &[
     "ALERT_STDOUT",
     "CANARY_ROLE_ARN",
     "CANARY_TARGET_FUNCTION",
+    "ACCOUNT_NAMES",
 ];
 
 impl Watch {
