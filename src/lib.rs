@@ -9,8 +9,15 @@
 //!   arrays, NDJSON, gzip) -> records, streaming, in bounded memory, stoppable by the consumer.
 //! - [`rule`]: the detection, pure: record -> person, or quiet and why. The one place that decides
 //!   "is this a person?".
-//! - [`detector`]: the one path from a record to its outcome (alert document or quiet reason), which
-//!   `scan`, the Lambda function, the benchmarks and the tests all call.
+//! - [`policy`]: the tuning policy (TOML): who else counts as a person (`[people]`) and which
+//!   alerts are accepted (`[[suppress]]`), parsed and checked once, with errors naming file, line
+//!   and key.
+//! - [`detector`]: the one path from a record to its outcome (alert, suppressed alert, or quiet
+//!   reason) under a policy, which `scan`, the Lambda function, the benchmarks and the tests all
+//!   call.
+//! - [`grouping`]: Panther's alert grouping (by dedup key, for a window), pure: the first alert of
+//!   a window is delivered, later ones are counted and summarised; `scan --group` and the Lambda
+//!   (with its DynamoDB store) share it.
 //! - [`alert`]: the alert document (JSON for machines, text for people) with the rule's metadata, and
 //!   [`alert::printable`], the escaping of record text for people.
 //! - [`scan`]: runs the detector over files and directories, in parallel, for the `scan` command.
@@ -23,7 +30,9 @@
 
 pub mod alert;
 pub mod detector;
+pub mod grouping;
 pub mod input;
+pub mod policy;
 pub mod record;
 pub mod rule;
 pub mod scan;
@@ -31,6 +40,7 @@ pub mod sink;
 pub mod sql;
 
 pub use alert::Alert;
-pub use detector::{Detector, Outcome};
+pub use detector::{Detector, Outcome, Suppressed};
+pub use policy::{People, Policy, PolicyError};
 pub use record::{DecodeError, Record};
 pub use rule::{Person, PersonKind, QuietReason, Verdict, evaluate};

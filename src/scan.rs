@@ -6,13 +6,23 @@
 //! prefilter ([`rule::may_match`]) first and is parsed only when it could alert; the counts stay exact
 //! because a record the prefilter rejects is, provably, quiet for the "other API" reason.
 //!
+//! With a tuning policy, suppressed alerts are counted per entry (and shown with `--explain`), and
+//! an alert that an expired entry would have hidden is reported on stderr every time. With
+//! grouping (`--group`), alerts are held until every input is read (alerts are rare, so this is
+//! small), then replayed in `eventTime` order through the same grouping logic the Lambda applies
+//! (`grouping.rs`), and what the team would have received is printed: each window's first alert,
+//! and a summary for each window that held more.
+//!
 //! This module owns the walk over paths, the per-record bookkeeping and the summary; it does not know
-//! input formats (`input.rs`) or what makes an alert (`rule.rs`).
+//! input formats (`input.rs`), what makes an alert (`rule.rs`, `policy.rs`) or how grouping decides
+//! (`grouping.rs`).
 
-use crate::alert::printable;
+use crate::alert::{Alert, printable};
+use crate::grouping::{Notification, Replay, ReplayCounts, Window};
 use crate::input::{self, RecordVisitor};
 use crate::rule::QuietReason;
 use crate::{DecodeError, Detector, Outcome, Record};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
@@ -43,6 +53,9 @@ pub struct Options {
     /// memory, no caps) and parse every record, instead of the streaming decoder and the literal
     /// prefilter. Tests and `examples/scan_reference.rs` use it to show both print the same bytes.
     pub reference_decoder: bool,
+    /// Group alerts as the Lambda does (by dedup key, in windows of this length, by `eventTime`)
+    /// and print what would have been delivered. `None`: print every alert.
+    pub group: Option<Window>,
 }
 
 impl Default for Options {
@@ -52,6 +65,7 @@ impl Default for Options {
             explain: false,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             reference_decoder: false,
+            group: None,
         }
     }
 }
@@ -85,11 +99,24 @@ pub struct Summary {
     pub quiet: [u64; 3],
     /// Inputs or parts of inputs that could not be read or parsed.
     pub errors: u64,
+    /// A policy was applied: the summary shows the suppressed count (even when 0).
+    pub policy: bool,
+    /// Alerts a policy entry hid, by the entry's 1-based number.
+    pub suppressed: BTreeMap<usize, u64>,
+    /// Alerts an expired entry would have hidden (delivered), by the entry's number.
+    pub expired_matches: BTreeMap<usize, u64>,
+    /// With grouping: what the team would have received.
+    pub grouping: Option<ReplayCounts>,
 }
 
 impl Summary {
     pub fn quiet(&self, reason: QuietReason) -> u64 {
         self.quiet[reason as usize]
+    }
+
+    /// Alerts suppressed by any entry.
+    pub fn suppressed_total(&self) -> u64 {
+        self.suppressed.values().sum()
     }
 
     fn add(&mut self, other: &Summary) {
@@ -100,6 +127,13 @@ impl Summary {
             *mine += theirs;
         }
         self.errors += other.errors;
+        self.policy |= other.policy;
+        for (entry, count) in &other.suppressed {
+            *self.suppressed.entry(*entry).or_default() += count;
+        }
+        for (entry, count) in &other.expired_matches {
+            *self.expired_matches.entry(*entry).or_default() += count;
+        }
     }
 }
 
@@ -107,12 +141,13 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "scanned {} input(s): {} record(s), {} alert(s), {} quiet (",
-            self.inputs,
-            self.records,
-            self.alerts,
-            self.quiet.iter().sum::<u64>()
+            "scanned {} input(s): {} record(s), {} alert(s), ",
+            self.inputs, self.records, self.alerts,
         )?;
+        if self.policy {
+            write!(f, "{} suppressed, ", self.suppressed_total())?;
+        }
+        write!(f, "{} quiet (", self.quiet.iter().sum::<u64>())?;
         for (i, reason) in QuietReason::ALL.into_iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
             write!(f, "{sep}{} {}", self.quiet(reason), reason.as_str())?;
@@ -192,19 +227,22 @@ pub fn scan(
     };
     let stop = AtomicBool::new(false);
     let mut summary = Summary::default();
+    let mut held = Vec::new();
     if jobs == 1 {
         for input in inputs {
-            summary.add(&scan_input(input, detector, options, &stop, out, err)?);
+            let (input_summary, alerts) = scan_input(input, detector, options, &stop, out, err)?;
+            summary.add(&input_summary);
+            held.extend(alerts);
         }
-        return Ok(summary);
+        return finish(summary, held, options, out);
     }
 
     // Workers take the next input, scan it into memory buffers (alerts are rare, so these stay small)
     // and hand them to this thread, which writes them in input order.
     let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| -> io::Result<Summary> {
-        let (sender, receiver) =
-            mpsc::channel::<(usize, io::Result<(Summary, Vec<u8>, Vec<u8>)>)>();
+    type Scanned = (Summary, Vec<Alert>, Vec<u8>, Vec<u8>);
+    let summary = std::thread::scope(|scope| -> io::Result<Summary> {
+        let (sender, receiver) = mpsc::channel::<(usize, io::Result<Scanned>)>();
         for _ in 0..jobs {
             let sender = sender.clone();
             let (next, stop) = (&next, &stop);
@@ -217,7 +255,7 @@ pub fn scan(
                     let (mut out_buf, mut err_buf) = (Vec::new(), Vec::new());
                     let result =
                         scan_input(input, detector, options, stop, &mut out_buf, &mut err_buf)
-                            .map(|s| (s, out_buf, err_buf));
+                            .map(|(s, alerts)| (s, alerts, out_buf, err_buf));
                     if sender.send((index, result)).is_err() {
                         break;
                     }
@@ -228,10 +266,11 @@ pub fn scan(
         let mut pending = std::collections::BTreeMap::new();
         let mut written = 0;
         let mut write_all = |summary: &mut Summary, result| -> io::Result<()> {
-            let (input_summary, out_buf, err_buf): (Summary, Vec<u8>, Vec<u8>) = result?;
+            let (input_summary, alerts, out_buf, err_buf): Scanned = result?;
             out.write_all(&out_buf)?;
             err.write_all(&err_buf)?;
             summary.add(&input_summary);
+            held.extend(alerts);
             Ok(())
         };
         for (index, result) in receiver {
@@ -247,11 +286,39 @@ pub fn scan(
             }
         }
         Ok(summary)
-    })
+    })?;
+    finish(summary, held, options, out)
+}
+
+/// With grouping: replays the held alerts and prints what would have been delivered.
+fn finish(
+    mut summary: Summary,
+    held: Vec<Alert>,
+    options: &Options,
+    out: &mut dyn Write,
+) -> io::Result<Summary> {
+    let Some(window) = options.group else {
+        return Ok(summary);
+    };
+    let mut replay = Replay::new(window);
+    for alert in held {
+        replay.push(alert);
+    }
+    let (notifications, counts) = replay.finish();
+    for notification in notifications {
+        match (notification, options.format) {
+            (Notification::Alert(alert), Format::Json) => writeln!(out, "{}", alert.to_json())?,
+            (Notification::Alert(alert), Format::Text) => writeln!(out, "{}", alert.to_text())?,
+            (Notification::Summary(group), Format::Json) => writeln!(out, "{}", group.to_json())?,
+            (Notification::Summary(group), Format::Text) => writeln!(out, "{}", group.to_text())?,
+        }
+    }
+    summary.grouping = Some(counts);
+    Ok(summary)
 }
 
 /// Scans one input. Read and decompression errors are reported and counted, not returned: only a
-/// failure to write output is an `Err`.
+/// failure to write output is an `Err`. With grouping, the alerts are returned instead of printed.
 fn scan_input(
     input: &Input,
     detector: &Detector,
@@ -259,7 +326,7 @@ fn scan_input(
     stop: &AtomicBool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> io::Result<Summary> {
+) -> io::Result<(Summary, Vec<Alert>)> {
     let name = input.to_string();
     let mut visitor = RuleVisitor {
         name: &name,
@@ -268,11 +335,13 @@ fn scan_input(
         stop,
         summary: Summary {
             inputs: 1,
+            policy: !detector.policy().is_original(),
             ..Summary::default()
         },
         out,
         err,
         write_error: None,
+        held: Vec::new(),
     };
     let decoded = match input {
         Input::Stdin => decode(io::stdin().lock(), options, &mut visitor),
@@ -287,7 +356,7 @@ fn scan_input(
         visitor.summary.errors += 1;
         writeln!(visitor.err, "{name}: {}", printable(&e.to_string()))?;
     }
-    Ok(visitor.summary)
+    Ok((visitor.summary, visitor.held))
 }
 
 fn decode(
@@ -314,6 +383,8 @@ struct RuleVisitor<'a> {
     err: &'a mut dyn Write,
     /// The first failure to write output; it stops decoding and is the input's result.
     write_error: Option<io::Error>,
+    /// With grouping: the alerts, to be replayed once every input is read.
+    held: Vec<Alert>,
 }
 
 impl RuleVisitor<'_> {
@@ -355,19 +426,70 @@ impl RecordVisitor for RuleVisitor<'_> {
         };
         self.summary.records += 1;
         let (name, explain, format) = (self.name, self.options.explain, self.options.format);
+        let group = self.options.group.is_some();
         match outcome {
             Outcome::Alert(alert) => {
                 self.summary.alerts += 1;
-                self.emit(|out, err| {
-                    match format {
-                        Format::Json => writeln!(out, "{}", alert.to_json())?,
-                        Format::Text => writeln!(out, "{}", alert.to_text())?,
+                for expired in &alert.expired_suppressions {
+                    let number = expired
+                        .entry
+                        .trim_start_matches("suppress[")
+                        .trim_end_matches(']');
+                    if let Ok(number) = number.parse::<usize>() {
+                        *self.summary.expired_matches.entry(number).or_default() += 1;
+                    }
+                }
+                let flow = self.emit(|out, err| {
+                    for expired in &alert.expired_suppressions {
+                        writeln!(
+                            err,
+                            "{name}:{line}: {} (\"{}\") expired after {}: it would have hidden this alert, which is delivered: {}",
+                            expired.entry,
+                            printable(&expired.reason),
+                            expired.expired_after,
+                            printable(&alert.title)
+                        )?;
+                    }
+                    if !group {
+                        match format {
+                            Format::Json => writeln!(out, "{}", alert.to_json())?,
+                            Format::Text => writeln!(out, "{}", alert.to_text())?,
+                        }
                     }
                     if explain {
                         writeln!(err, "{name}:{line}: alert: {}", printable(&alert.title))?;
                     }
                     Ok(())
-                })
+                });
+                if group {
+                    self.held.push(*alert);
+                }
+                flow
+            }
+            Outcome::Suppressed(suppressed) => {
+                *self
+                    .summary
+                    .suppressed
+                    .entry(suppressed.number)
+                    .or_default() += 1;
+                if explain {
+                    self.emit(|_, err| {
+                        writeln!(
+                            err,
+                            "{name}:{line}: suppressed by {} (\"{}\"): {}; eventID={}",
+                            suppressed.entry,
+                            printable(&suppressed.reason),
+                            printable(&suppressed.alert.title),
+                            suppressed
+                                .alert
+                                .event_id
+                                .as_deref()
+                                .map_or_else(|| "-".into(), printable),
+                        )
+                    })
+                } else {
+                    self.flow()
+                }
             }
             Outcome::Quiet(reason) => {
                 self.summary.quiet[reason as usize] += 1;

@@ -705,6 +705,7 @@ fn case(name: String, envelope: Value) -> Case {
         .unwrap_or_else(|e| panic!("{name}: the rule cannot read this envelope: {e}"));
     let (must_deliver, because) = match outcome {
         Verdict::Alert(alert) => (true, format!("the rule alerts on it ({})", alert.actor)),
+        Verdict::Suppressed(_) => unreachable!("the default detector has no policy"),
         Verdict::Quiet(QuietReason::OtherApi) => (
             false,
             "not a Lambda code update (quiet: other-api)".to_owned(),

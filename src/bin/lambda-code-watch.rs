@@ -3,9 +3,10 @@
 //! the library's.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lambda_code_watch::Detector;
+use lambda_code_watch::grouping::Window;
 use lambda_code_watch::scan::{self, Format, Options, Summary};
 use lambda_code_watch::sql::{self, Dialect, RuleSql, TableName};
+use lambda_code_watch::{Detector, Policy};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,15 +59,18 @@ const SCAN_AFTER_HELP: &str = "\
 Output:
   stdout  the alerts, in input order
   stderr  every unreadable part of the input as 'path:line: reason', then a summary with the
-          counts of inputs, records, alerts, quiet records by reason, and errors
+          counts of inputs, records, alerts, quiet records by reason, and errors; with --policy,
+          alerts suppressed per entry (and a line for every alert an expired entry would have
+          hidden); with --group, how many notifications the team would have received
 
 Exit status:
   0  all input was read (whether or not there were alerts)
   1  some input could not be read or parsed (everything else was still scanned)
-  2  usage error
+  2  usage error, or a policy file that cannot be used (the message names file, line and key)
 
 Examples:
   lambda-code-watch scan events/
+  lambda-code-watch scan --policy examples/policy.toml --group ~/cloudtrail/
   lambda-code-watch scan --format text ~/cloudtrail/AWSLogs/111122223333/CloudTrail/
   aws cloudtrail lookup-events --lookup-attributes \\
       AttributeKey=EventSource,AttributeValue=lambda.amazonaws.com | lambda-code-watch scan";
@@ -87,6 +91,18 @@ struct ScanArgs {
     /// time)
     #[arg(long)]
     explain: bool,
+    /// Tuning policy (TOML): who else counts as a person, and which alerts are suppressed; the
+    /// same document the Lambda function reads
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Group alerts as the Lambda does (by title, in windows by eventTime) and print what the
+    /// team would have received: each window's first alert and one summary per window that held
+    /// more
+    #[arg(long)]
+    group: bool,
+    /// Grouping window in minutes (with --group; 0 turns grouping off)
+    #[arg(long, value_name = "MINUTES", default_value_t = 60, requires = "group")]
+    window_minutes: u32,
     /// Inputs scanned at once [default: number of CPUs]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
@@ -165,6 +181,7 @@ fn run_scan(args: ScanArgs) -> ExitCode {
             FormatArg::Text => Format::Text,
         },
         explain: args.explain,
+        group: args.group.then(|| Window::minutes(args.window_minutes)),
         ..Options::default()
     };
     if let Some(jobs) = args.jobs {
@@ -175,7 +192,27 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     let stderr = io::stderr();
     let mut err = stderr.lock();
     let mut summary = Summary::default();
-    let detector = Detector::default();
+    let detector = match &args.policy {
+        None => Detector::default(),
+        Some(path) => match Policy::load(path) {
+            Ok(policy) => Detector::new(policy),
+            Err(e) => {
+                let _ = writeln!(err, "lambda-code-watch: invalid policy: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    for entry in detector.expired_entries() {
+        let _ = writeln!(
+            err,
+            "{}:{}: {} (\"{}\") expired after {}: it no longer suppresses anything",
+            detector.policy().source,
+            entry.line,
+            entry.name(),
+            lambda_code_watch::alert::printable(&entry.reason),
+            entry.expires.map(|d| d.to_string()).unwrap_or_default()
+        );
+    }
     let result = scan::collect_inputs(&args.paths, &mut summary, &mut err).and_then(|inputs| {
         let scanned = scan::scan(&inputs, &detector, &options, &mut out, &mut err)?;
         out.flush()?;
@@ -187,6 +224,49 @@ fn run_scan(args: ScanArgs) -> ExitCode {
                 errors: summary.errors + scanned.errors,
                 ..scanned
             };
+            for entry in &detector.policy().suppressions {
+                let _ = writeln!(
+                    err,
+                    "{}: {} alert(s) suppressed (\"{}\"){}",
+                    entry.name(),
+                    summary.suppressed.get(&entry.number).copied().unwrap_or(0),
+                    lambda_code_watch::alert::printable(&entry.reason),
+                    match summary.expired_matches.get(&entry.number) {
+                        Some(n) =>
+                            format!("; expired: {n} alert(s) it would have hidden were delivered"),
+                        None => String::new(),
+                    }
+                );
+            }
+            if let Some(grouping) = &summary.grouping {
+                let _ = writeln!(
+                    err,
+                    "grouped by title in {}-minute windows: {} alert(s){} -> {} notification(s): {} delivered at once, {} summar{} of {} grouped alert(s){}",
+                    args.window_minutes,
+                    grouping.alerts,
+                    if grouping.repeats > 0 {
+                        format!(
+                            " ({} repeating an event id already seen, dropped)",
+                            grouping.repeats
+                        )
+                    } else {
+                        String::new()
+                    },
+                    grouping.delivered + grouping.summaries,
+                    grouping.delivered,
+                    grouping.summaries,
+                    if grouping.summaries == 1 { "y" } else { "ies" },
+                    grouping.grouped,
+                    if grouping.untimed > 0 {
+                        format!(
+                            " ({} without a usable eventTime, each delivered alone)",
+                            grouping.untimed
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             let _ = writeln!(err, "{summary}");
             if summary.errors == 0 {
                 ExitCode::SUCCESS
