@@ -25,6 +25,7 @@ pub const BUILD_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 /// One invocation, SDK retries and backoff included.
 pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+#[allow(unused_imports)] // not every test file lists sample events
 pub use crate::common::{event_files, repo_dir};
 
 /// The tools these tests drive, found on PATH or in the repo's `.venv/bin`.
@@ -582,7 +583,8 @@ impl RandomFaults {
         if self.next_u64() % 100 >= self.percent || self.faults.is_empty() {
             return None;
         }
-        let fault = self.faults[(self.next_u64() % self.faults.len() as u64) as usize];
+        let index = (self.next_u64() % self.faults.len() as u64) as usize;
+        let fault = self.faults[index];
         match self.injected.iter_mut().find(|(f, _)| *f == fault) {
             Some((_, n)) => *n += 1,
             None => self.injected.push((fault, 1)),
