@@ -317,9 +317,10 @@ impl Store for DynamoStore {
             .item("lease_until", n(lease_until))
             .item("expires_at", n(now + EVENT_RETENTION_SECONDS))
             .condition_expression(
-                "attribute_not_exists(pk) OR (#status = :in_progress AND lease_until < :now)",
+                "attribute_not_exists(pk) OR (#status = :in_progress AND #lease < :now)",
             )
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#lease", "lease_until")
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
             .expression_attribute_values(":now", n(now))
             .send()
@@ -435,8 +436,10 @@ impl Store for DynamoStore {
         }
         put = match expected {
             None => put.condition_expression("attribute_not_exists(pk)"),
+            // Placeholders for every name: DynamoDB reserves hundreds of words.
             Some(version) => put
-                .condition_expression("version = :expected")
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", n(version as i64)),
         };
         match put.send().await {
@@ -456,7 +459,9 @@ impl Store for DynamoStore {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("attribute_exists(summary_pending) AND closes_at <= :now")
+                .filter_expression("attribute_exists(#pending) AND #closes <= :now")
+                .expression_attribute_names("#pending", "summary_pending")
+                .expression_attribute_names("#closes", "closes_at")
                 .expression_attribute_values(":now", n(now))
                 .set_exclusive_start_key(start.take())
                 .send()
