@@ -12,6 +12,10 @@
   lambda-e2e-aws.py items --endpoint URL --name NAME
       Prints every item of the table as a JSON list (DynamoDB JSON).
 
+  lambda-e2e-aws.py drain --endpoint URL --name QUEUE_URL
+      Receives and deletes (in batches) every message of the queue, and prints the SNS messages
+      inside, parsed, as a JSON list: for large bursts, where one delete per message is too slow.
+
 Only for tests: dummy credentials, us-east-1.
 """
 
@@ -68,10 +72,33 @@ def items(args):
     json.dump(found, sys.stdout)
 
 
+def drain(args):
+    sqs = client("sqs", args.endpoint)
+    found = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=args.name, MaxNumberOfMessages=10, VisibilityTimeout=300).get(
+            "Messages", []
+        )
+        if not batch:
+            break
+        for message in batch:
+            found.append(json.loads(json.loads(message["Body"])["Message"]))
+        sqs.delete_message_batch(
+            QueueUrl=args.name,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    json.dump(found, sys.stdout)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, run, extra in [("table", table, []), ("put-parameter", put_parameter, ["--file"]), ("items", items, [])]:
+    for name, run, extra in [
+        ("table", table, []),
+        ("put-parameter", put_parameter, ["--file"]),
+        ("items", items, []),
+        ("drain", drain, []),
+    ]:
         p = commands.add_parser(name)
         p.add_argument("--endpoint", required=True)
         p.add_argument("--name", required=True)

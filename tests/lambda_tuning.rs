@@ -33,7 +33,7 @@ fn aws_helper(tools: &Tools, moto: &Moto, args: &[&str]) -> Value {
         .arg(repo_dir().join("scripts/lambda-e2e-aws.py"))
         .args(args)
         .args(["--endpoint", &moto.endpoint]);
-    let output = run_with_timeout("lambda-e2e-aws.py", command, Duration::from_secs(120));
+    let output = run_with_timeout("lambda-e2e-aws.py", command, Duration::from_secs(900));
     assert!(
         output.status.success(),
         "lambda-e2e-aws.py {args:?} failed: {}",
@@ -659,10 +659,16 @@ pub fn fault_burst(events: usize, percent: u64, seed: u64) -> Option<BurstReport
         }
         pending = still;
     }
-    stack.proxy.fail_randomly(seed, 0, &[]);
     report.faults = stack.proxy.random_faults_injected();
+    (report.sns_requests, report.sns_forwarded) = stack.proxy.take_counts();
+    stack.proxy.fail_randomly(seed, 0, &[]);
     let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
-    for message in messages(&stack.moto, &stack.subscription) {
+    let drained = aws_helper(
+        &stack.tools,
+        &stack.moto,
+        &["drain", "--name", &stack.subscription.queue_url],
+    );
+    for message in drained.as_array().expect("a list") {
         *per_event
             .entry(message["event_id"].as_str().unwrap().to_owned())
             .or_default() += 1;
@@ -691,6 +697,9 @@ pub struct BurstReport {
     pub duplicated: usize,
     /// Faults injected, by kind.
     pub faults: Vec<(Fault, usize)>,
+    /// SNS requests the proxy received, and forwarded to moto (the others were faulted).
+    pub sns_requests: usize,
+    pub sns_forwarded: usize,
 }
 
 #[test]
