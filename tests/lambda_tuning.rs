@@ -288,7 +288,7 @@ fn without_a_table_everything_still_works() {
 /// A policy with every `[people]` setting and one entry per matcher, plus a combined one.
 const POLICY: &str = r#"
 [people]
-role_names = ["okta-*"]
+role_names = ["okta-*", "Tester"]
 source_identity = true
 root = true
 identity_center_users = true
@@ -456,8 +456,35 @@ fn the_handler_applies_the_policy_exactly_as_scan_does() {
     for (name, event) in crafted_events() {
         std::fs::write(events.join(format!("{name}.json")), event.to_string()).unwrap();
     }
+    // And every code update of the shared corpus, as recorded.
+    let mut corpus_events = Vec::new();
+    if let Some(corpus) = common::corpus_dir() {
+        for folder in ["real", "fixtures"] {
+            for file in common::corpus_files(&corpus, folder) {
+                let text = std::fs::read_to_string(&file).unwrap();
+                for (n, line) in text.lines().enumerate() {
+                    if line.contains("UpdateFunctionCode") {
+                        let name = format!("corpus-{folder}-{}", n + 1);
+                        let mut record: Value = serde_json::from_str(line).unwrap();
+                        if let Some(object) = record.as_object_mut() {
+                            object.remove("_panther");
+                        }
+                        corpus_events.push((name, record));
+                    }
+                }
+            }
+        }
+        assert!(corpus_events.len() >= 6, "{}", corpus_events.len());
+    }
+    for (name, event) in &corpus_events {
+        std::fs::write(events.join(format!("{name}.json")), event.to_string()).unwrap();
+    }
     let expected = scan_verdicts(&policy, &events);
-    assert_eq!(expected.len(), crafted_events().len(), "{expected:#?}");
+    assert_eq!(
+        expected.len(),
+        crafted_events().len() + corpus_events.len(),
+        "{expected:#?}"
+    );
 
     let policy_path = policy.to_string_lossy().into_owned();
     let mut watch = Watch::start(
@@ -466,7 +493,7 @@ fn the_handler_applies_the_policy_exactly_as_scan_does() {
         &[("ALERT_STDOUT", "1"), ("POLICY_FILE", &policy_path)],
     );
     let mut got = BTreeMap::new();
-    for (name, event) in crafted_events() {
+    for (name, event) in crafted_events().into_iter().chain(corpus_events) {
         let invocation = watch.invoke(event.to_string().as_bytes());
         assert!(invocation.succeeded(), "{name}: {invocation:?}");
         let body = &invocation.body;

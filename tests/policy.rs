@@ -598,3 +598,77 @@ fn scan_group_backtests_what_the_team_would_have_received() {
     let out = common::cli(&["scan", "--window-minutes", "5", &file], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn each_setting_and_matcher_alone_and_combined_on_the_corpus() {
+    let Some(corpus) = common::corpus_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let real = corpus.join("real").to_string_lossy().into_owned();
+    let fixtures = corpus.join("fixtures").to_string_lossy().into_owned();
+    // (policy, alerts, suppressed), over real/ and fixtures/: 958 records, 4 alerts originally
+    // (john.developer, bob.ross and a federated session in Panther's fixtures, account
+    // 123456789012, from 203.0.113.50 with aws-cli; christophe in the Stratus detonation).
+    let cases = [
+        ("[people]\nrole_names = [\"Tester\"]\n", 6, 0),
+        ("[people]\nsource_identity = true\n", 4, 0),
+        ("[people]\nroot = true\n", 4, 0),
+        ("[people]\nidentity_center_users = true\n", 4, 0),
+        ("[[suppress]]\nreason = \"r\"\ninvoked_by = \"*\"\n", 4, 0),
+        (
+            "[[suppress]]\nreason = \"r\"\naccounts = [\"123456789012\"]\n",
+            1,
+            3,
+        ),
+        (
+            "[[suppress]]\nreason = \"r\"\nfunctions = [\"production-*\"]\n",
+            1,
+            3,
+        ),
+        (
+            "[[suppress]]\nreason = \"r\"\nprincipals = [\"arn:aws:iam::*:user/christophe\"]\n",
+            3,
+            1,
+        ),
+        (
+            "[[suppress]]\nreason = \"r\"\nsource_ips = [\"203.0.113.0/24\"]\n",
+            1,
+            3,
+        ),
+        (
+            "[[suppress]]\nreason = \"r\"\nuser_agents = [\"stratus-red-team_*\"]\n",
+            3,
+            1,
+        ),
+        (
+            "[[suppress]]\nreason = \"r\"\naccounts = [\"123456789012\"]\nsource_ips = [\"203.0.113.0/24\"]\nuser_agents = [\"aws-cli/*\"]\n",
+            1,
+            3,
+        ),
+        (
+            "[[suppress]]\nreason = \"r\"\naccounts = [\"123456789012\"]\nfunctions = [\"nothing-*\"]\n",
+            4,
+            0,
+        ),
+        (
+            "[people]\nrole_names = [\"Tester\"]\n[[suppress]]\nreason = \"r\"\nprincipals = [\"arn:aws:iam::*:role/tester\"]\n",
+            4,
+            2,
+        ),
+    ];
+    for (policy, alerts, suppressed) in cases {
+        let file = write(dir.path(), "p.toml", policy);
+        let out = common::cli(&["scan", "--policy", &file, &real, &fixtures], b"");
+        let err = common::stderr(&out);
+        assert_eq!(
+            common::summary_counts(&out),
+            (958, alerts, 0),
+            "{policy}\n{err}"
+        );
+        assert!(
+            err.contains(&format!("{alerts} alert(s), {suppressed} suppressed")),
+            "{policy}\n{err}"
+        );
+    }
+}
