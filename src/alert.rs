@@ -103,6 +103,9 @@ pub struct Alert {
 pub struct ExpiredSuppression {
     /// `suppress[N]`.
     pub entry: String,
+    /// N: the entry's 1-based position in the policy (`entry` says it in the document).
+    #[serde(skip)]
+    pub number: usize,
     pub reason: String,
     /// The last day it suppressed (`YYYY-MM-DD`).
     pub expired_after: String,

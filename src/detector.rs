@@ -119,6 +119,7 @@ impl Detector {
             }
             alert.expired_suppressions.push(ExpiredSuppression {
                 entry: entry.name(),
+                number: entry.number,
                 reason: entry.reason.clone(),
                 expired_after: entry.expires.map(|d| d.to_string()).unwrap_or_default(),
             });

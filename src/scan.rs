@@ -431,13 +431,11 @@ impl RecordVisitor for RuleVisitor<'_> {
             Outcome::Alert(alert) => {
                 self.summary.alerts += 1;
                 for expired in &alert.expired_suppressions {
-                    let number = expired
-                        .entry
-                        .trim_start_matches("suppress[")
-                        .trim_end_matches(']');
-                    if let Ok(number) = number.parse::<usize>() {
-                        *self.summary.expired_matches.entry(number).or_default() += 1;
-                    }
+                    *self
+                        .summary
+                        .expired_matches
+                        .entry(expired.number)
+                        .or_default() += 1;
                 }
                 let flow = self.emit(|out, err| {
                     for expired in &alert.expired_suppressions {
