@@ -660,14 +660,30 @@ pub fn fault_burst(events: usize, percent: u64, seed: u64) -> Option<BurstReport
         sent: deliveries.len(),
         ..BurstReport::default()
     };
-    let mut pending: Vec<String> = Vec::new();
-    for id in &deliveries {
-        let invocation = watch.invoke(&alert_event(id, Some(id)));
-        if invocation.succeeded() {
-            continue;
+    // The queue is drained as the burst goes (moto's receive slows down with the queue's length).
+    let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
+    let drain = |per_event: &mut BTreeMap<String, usize>| {
+        let drained = aws_helper(
+            &stack.tools,
+            &stack.moto,
+            &["drain", "--name", &stack.subscription.queue_url],
+        );
+        for message in drained.as_array().expect("a list") {
+            *per_event
+                .entry(message["event_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
         }
-        report.failed += 1;
-        pending.push(id.clone());
+    };
+    let mut pending: Vec<String> = Vec::new();
+    for (n, id) in deliveries.iter().enumerate() {
+        let invocation = watch.invoke(&alert_event(id, Some(id)));
+        if !invocation.succeeded() {
+            report.failed += 1;
+            pending.push(id.clone());
+        }
+        if n % 250 == 249 {
+            drain(&mut per_event);
+        }
     }
     // Lambda's retries: until every failed invocation has succeeded.
     for round in 0.. {
@@ -689,17 +705,7 @@ pub fn fault_burst(events: usize, percent: u64, seed: u64) -> Option<BurstReport
     report.faults = stack.proxy.random_faults_injected();
     (report.sns_requests, report.sns_forwarded) = stack.proxy.take_counts();
     stack.proxy.fail_randomly(seed, 0, &[]);
-    let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
-    let drained = aws_helper(
-        &stack.tools,
-        &stack.moto,
-        &["drain", "--name", &stack.subscription.queue_url],
-    );
-    for message in drained.as_array().expect("a list") {
-        *per_event
-            .entry(message["event_id"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
+    drain(&mut per_event);
     report.published = per_event.values().sum();
     report.lost = (0..events)
         .filter(|i| !per_event.contains_key(&format!("burst-{i:05}")))
