@@ -16,8 +16,8 @@ use crate::alert::{Alert, ExpiredSuppression};
 use crate::policy::{Policy, Suppression};
 use crate::record::{DecodeError, Record};
 use crate::rule::{self, QuietReason, Verdict};
+use jiff::civil::Date;
 use std::sync::Arc;
-use time::Date;
 
 /// What the detection made of one record.
 #[derive(Debug, Clone, PartialEq)]

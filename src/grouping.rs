@@ -209,20 +209,14 @@ impl GroupSummary {
 
 /// Unix seconds as RFC 3339 UTC (`2019-01-01T00:00:00Z`).
 pub fn rfc3339(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| seconds.to_string())
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| seconds.to_string())
 }
 
 /// A CloudTrail `eventTime` (RFC 3339) as Unix seconds.
 pub fn parse_event_time(text: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp())
+    text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
 
 /// What a team would have received: an alert delivered at once, or a window's summary.

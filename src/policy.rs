@@ -29,11 +29,11 @@ use crate::alert::Alert;
 use crate::record::Record;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ipnet::IpNet;
+use jiff::civil::Date;
 use serde::Deserialize;
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
-use time::Date;
 use toml::Spanned;
 
 /// Who counts as a person beyond the original rule's IAM users, federated users and
@@ -437,7 +437,9 @@ impl Policy {
 
 /// Today's date in UTC: what `expires` is compared with.
 pub fn today_utc() -> Date {
-    time::OffsetDateTime::now_utc().date()
+    jiff::tz::Offset::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date()
 }
 
 fn globs(
@@ -489,8 +491,8 @@ fn date(value: toml::Value) -> Result<Date, String> {
             "{datetime} is not a plain date: write it as YYYY-MM-DD (the entry suppresses through that day, UTC)"
         ));
     };
-    let month = time::Month::try_from(day.month).map_err(|e| e.to_string())?;
-    Date::from_calendar_date(i32::from(day.year), month, day.day)
+    let year = i16::try_from(day.year).map_err(|e| format!("{datetime}: {e}"))?;
+    Date::new(year, day.month as i8, day.day as i8)
         .map_err(|e| format!("{datetime} is not a calendar date: {e}"))
 }
 
@@ -670,9 +672,9 @@ mod tests {
         )
         .unwrap();
         let entry = &policy.suppressions[0];
-        let day = |d| Date::from_calendar_date(2027, time::Month::June, d).unwrap();
+        let day = |d| Date::new(2027, 6, d).unwrap();
         assert!(!entry.expired_on(day(30)));
-        assert!(entry.expired_on(Date::from_calendar_date(2027, time::Month::July, 1).unwrap()));
+        assert!(entry.expired_on(Date::new(2027, 7, 1).unwrap()));
         assert!(!entry.expired_on(day(1)));
         assert_eq!(entry.line, 1);
         assert_eq!(entry.name(), "suppress[1]");

@@ -6,10 +6,10 @@
 
 mod common;
 
+use jiff::civil::Date;
 use lambda_code_watch::{Detector, Outcome, Policy, Record};
 use serde_json::{Value, json};
 use std::path::Path;
-use time::{Date, Month};
 
 fn record(value: &Value) -> Record {
     Record::from_value(value.clone()).unwrap()
@@ -39,7 +39,7 @@ fn with(change: impl FnOnce(&mut Value)) -> Value {
 }
 
 fn detector(policy: &str) -> Detector {
-    let today = Date::from_calendar_date(2026, Month::January, 1).unwrap();
+    let today = Date::new(2026, 1, 1).unwrap();
     Detector::on(Policy::parse("policy.toml", policy).unwrap(), today)
 }
 
@@ -323,14 +323,14 @@ fn an_expired_entry_no_longer_suppresses_and_is_named_on_the_alert() {
     let on = |y, m, d| {
         Detector::on(
             Policy::parse("p", policy).unwrap(),
-            Date::from_calendar_date(y, m, d).unwrap(),
+            Date::new(y, m, d).unwrap(),
         )
     };
     assert_eq!(
-        verdict(&on(2025, Month::December, 31), &base()),
+        verdict(&on(2025, 12, 31), &base()),
         "suppressed suppress[1]"
     );
-    let after = on(2026, Month::January, 1);
+    let after = on(2026, 1, 1);
     let Outcome::Alert(alert) = after.assess(&record(&base())) else {
         panic!("an expired entry hides nothing")
     };
