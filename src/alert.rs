@@ -95,6 +95,24 @@ pub struct Alert {
     pub reference: &'static str,
     pub mitre_attack: [MitreMapping; 4],
     pub context: Context,
+    /// Policy entries that matched this alert but had expired, so they no longer hide it: the
+    /// responder sees that an accepted exception has lapsed. Absent from the document when none
+    /// (always, without a policy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expired_suppressions: Vec<ExpiredSuppression>,
+}
+
+/// A `[[suppress]]` entry that would have hidden an alert, had it not expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpiredSuppression {
+    /// `suppress[N]`.
+    pub entry: String,
+    /// N: the entry's 1-based position in the policy (`entry` says it in the document).
+    #[serde(skip)]
+    pub number: usize,
+    pub reason: String,
+    /// The last day it suppressed (`YYYY-MM-DD`).
+    pub expired_after: String,
 }
 
 /// The card's output fields, and what a responder needs first.
@@ -194,6 +212,7 @@ impl Alert {
             reference: REFERENCE,
             mitre_attack: MITRE_ATTACK,
             context,
+            expired_suppressions: Vec::new(),
         }
     }
 
@@ -229,11 +248,16 @@ impl Alert {
                 .unwrap_or_default()
         );
         if let Some(session) = &self.actor_session_name {
-            let _ = writeln!(
-                t,
-                "        federated session name \"{}\" (chosen by the caller, not proof of identity)",
-                printable(session)
-            );
+            let label = match self.actor_type {
+                "IdPRoleUser" => {
+                    "role session name \"{}\" (set by the identity provider at sign-in, or chosen by the caller of a plain AssumeRole: not proof of identity)"
+                }
+                "SourceIdentityUser" => {
+                    "source identity \"{}\" (set by the identity provider, or by the first caller allowed sts:SetSourceIdentity: not proof of identity)"
+                }
+                _ => "federated session name \"{}\" (chosen by the caller, not proof of identity)",
+            };
+            let _ = writeln!(t, "        {}", label.replace("{}", &printable(session)));
         }
         let _ = writeln!(t, "        identity ARN: {}", or_dash(&c.user_identity_arn));
         let _ = writeln!(
@@ -301,6 +325,15 @@ impl Alert {
             tactics.join(", ")
         );
         let _ = writeln!(t, "Reference: {}", self.reference);
+        for expired in &self.expired_suppressions {
+            let _ = writeln!(
+                t,
+                "Policy: {} (\"{}\") would have hidden this alert but expired after {}",
+                expired.entry,
+                printable(&expired.reason),
+                expired.expired_after
+            );
+        }
         t
     }
 }

@@ -11,8 +11,15 @@
 //!   "is this a person?".
 //! - [`accounts`]: account IDs mapped to the names a team uses (`{"111122223333": "payments-prod"}`),
 //!   parsed and checked once, so alerts from an organisation say which account by name.
-//! - [`detector`]: the one path from a record to its outcome (alert document or quiet reason), which
-//!   `scan`, the Lambda function, the benchmarks and the tests all call.
+//! - [`policy`]: the tuning policy (TOML): who else counts as a person (`[people]`) and which
+//!   alerts are accepted (`[[suppress]]`), parsed and checked once, with errors naming file, line
+//!   and key.
+//! - [`detector`]: the one path from a record to its outcome (alert, suppressed alert, or quiet
+//!   reason) under a policy, which `scan`, the Lambda function, the benchmarks and the tests all
+//!   call.
+//! - [`grouping`]: Panther's alert grouping (by dedup key, for a window), pure: the first alert of
+//!   a window is delivered, later ones are counted and summarised; `scan --group` and the Lambda
+//!   (with its DynamoDB store) share it.
 //! - [`alert`]: the alert document (JSON for machines, text for people) with the rule's metadata, and
 //!   [`alert::printable`], the escaping of record text for people.
 //! - [`scan`]: runs the detector over files and directories, in parallel, for the `scan` command.
@@ -29,7 +36,9 @@
 pub mod accounts;
 pub mod alert;
 pub mod detector;
+pub mod grouping;
 pub mod input;
+pub mod policy;
 pub mod record;
 pub mod rule;
 #[cfg(feature = "s3")]
@@ -41,6 +50,7 @@ pub mod window;
 
 pub use accounts::AccountNames;
 pub use alert::Alert;
-pub use detector::{Detector, Outcome};
+pub use detector::{Detector, Outcome, Suppressed};
+pub use policy::{People, Policy, PolicyError};
 pub use record::{DecodeError, Record};
 pub use rule::{Person, PersonKind, QuietReason, Verdict, evaluate};

@@ -12,8 +12,14 @@
 //! Everything else stays quiet, and the verdict says which condition failed first, in the order above.
 //! Checking the API first makes the literal prefilter ([`may_match`]) exact about the reason too.
 //!
+//! A tuning policy's `[people]` settings ([`People`]) may count more callers as people (roles
+//! reached through an identity provider, sessions with a source identity, the root user, IAM
+//! Identity Center users); [`person`] reads them, and with the default settings it is the original
+//! rule exactly.
+//!
 //! This module does no I/O and knows nothing of AWS SDKs, input formats or alert rendering.
 
+use crate::policy::People;
 use crate::record::Record;
 use memchr::memmem;
 use std::sync::LazyLock;
@@ -76,6 +82,15 @@ pub enum PersonKind {
     FederatedUser,
     /// An IAM Identity Center user, through an `AWSReservedSSO_` permission-set role.
     SsoUser,
+    /// `[people] role_names`: a session of a role people reach through an identity provider.
+    IdpRoleUser,
+    /// `[people] source_identity`: a role session carrying a source identity.
+    SourceIdentityUser,
+    /// `[people] root`: the account's root user.
+    Root,
+    /// `[people] identity_center_users`: an IAM Identity Center user acting directly
+    /// (`IdentityCenterUser`) or through trusted identity propagation (`onBehalfOf`).
+    IdentityCenterUser,
 }
 
 impl PersonKind {
@@ -85,6 +100,10 @@ impl PersonKind {
             PersonKind::IamUser => "IAMUser",
             PersonKind::FederatedUser => "FederatedUser",
             PersonKind::SsoUser => "SSOUser",
+            PersonKind::IdpRoleUser => "IdPRoleUser",
+            PersonKind::SourceIdentityUser => "SourceIdentityUser",
+            PersonKind::Root => "Root",
+            PersonKind::IdentityCenterUser => "IdentityCenterUser",
         }
     }
 }
@@ -103,12 +122,18 @@ pub struct Person {
     /// behind a federation token (ARN when known, else its name).
     pub issuer: Option<String>,
     /// A session name the caller chose and could have set to anyone's name (`GetFederationToken
-    /// --name`): shown only labelled as such, never as the person.
+    /// --name`, `AssumeRole --role-session-name`, a source identity set with
+    /// `sts:SetSourceIdentity`): shown only labelled as such, never as the person alone.
     pub session_name: Option<String>,
 }
 
-/// Applies the rule to one record.
+/// Applies the original rule to one record.
 pub fn evaluate(record: &Record) -> Verdict {
+    evaluate_with(record, &People::default())
+}
+
+/// Applies the rule to one record, with `people` deciding who counts as a person.
+pub fn evaluate_with(record: &Record, people: &People) -> Verdict {
     let is_code_update = record.event_source() == Some(EVENT_SOURCE)
         && record
             .event_name()
@@ -119,14 +144,28 @@ pub fn evaluate(record: &Record) -> Verdict {
     if record.failed() {
         return Verdict::Quiet(QuietReason::FailedCall);
     }
-    match person(record) {
+    match person(record, people) {
         Some(person) => Verdict::Alert(person),
         None => Verdict::Quiet(QuietReason::NotAPerson),
     }
 }
 
 /// The one place that decides whether the caller is a person, and who.
-pub fn person(record: &Record) -> Option<Person> {
+///
+/// The original rule's people come first and are named as it names them, whatever `people` says;
+/// the policy's kinds only add callers the original rule leaves quiet.
+pub fn person(record: &Record, people: &People) -> Option<Person> {
+    if let Some(person) = original_person(record) {
+        return Some(person);
+    }
+    if people.is_original() {
+        return None;
+    }
+    policy_person(record, people)
+}
+
+/// IAM users, federated users and `AWSReservedSSO_` sessions: the original rule.
+fn original_person(record: &Record) -> Option<Person> {
     let principal_id = record.identity_str("principalId");
     let arn = record.identity_str("arn");
     let issuer_arn = record.issuer_str("arn").filter(|s| !s.is_empty());
@@ -175,6 +214,114 @@ pub fn person(record: &Record) -> Option<Person> {
         _ => return None,
     };
     Some(person)
+}
+
+/// The kinds `[people]` adds. Each is named by what AWS recorded and the caller could not choose
+/// (a role name, an account, an Identity Center user id); a name the caller (or an identity
+/// provider) chose comes only quoted and labelled, as `session "..."` or `source identity "..."`.
+fn policy_person(record: &Record, people: &People) -> Option<Person> {
+    let identity_type = record.identity_type();
+    let issuer_arn = record.issuer_str("arn").filter(|s| !s.is_empty());
+    let issuer_name = record.issuer_str("userName").filter(|s| !s.is_empty());
+    let role = || {
+        issuer_name
+            .or_else(|| issuer_arn.and_then(last_path_segment))
+            .unwrap_or("<unknown role>")
+    };
+    let session = || {
+        record
+            .identity_str("arn")
+            .and_then(last_path_segment)
+            .or_else(|| {
+                record
+                    .identity_str("principalId")
+                    .and_then(after_first_colon)
+            })
+            .map(str::to_owned)
+    };
+    if people.identity_center_users {
+        // Trusted identity propagation: the Identity Center user id is AWS's, not the caller's.
+        let on_behalf_of = record
+            .str_at(&["userIdentity", "onBehalfOf", "userId"])
+            .filter(|s| !s.is_empty());
+        let direct = identity_type == Some("IdentityCenterUser");
+        if let Some(user_id) = on_behalf_of.or_else(|| {
+            direct
+                .then(|| record.identity_str("userId"))
+                .flatten()
+                .filter(|s| !s.is_empty())
+        }) {
+            let name = match (direct, issuer_name) {
+                (false, Some(_)) => format!("Identity Center user {user_id} via role {}", role()),
+                _ => format!("Identity Center user {user_id}"),
+            };
+            return Some(Person {
+                name,
+                kind: PersonKind::IdentityCenterUser,
+                issuer: issuer_arn
+                    .or(issuer_name)
+                    .or_else(|| record.str_at(&["userIdentity", "onBehalfOf", "identityStoreArn"]))
+                    .map(str::to_owned),
+                session_name: None,
+            });
+        }
+        if direct {
+            return Some(Person {
+                name: "Identity Center user <unknown>".to_owned(),
+                kind: PersonKind::IdentityCenterUser,
+                issuer: None,
+                session_name: None,
+            });
+        }
+    }
+    match identity_type? {
+        "Root" if people.root => {
+            let account = record
+                .identity_str("accountId")
+                .or_else(|| record.str_at(&["recipientAccountId"]))
+                .unwrap_or("<unknown account>");
+            Some(Person {
+                name: format!("root of account {account}"),
+                kind: PersonKind::Root,
+                issuer: None,
+                session_name: None,
+            })
+        }
+        "AssumedRole" => {
+            let source_identity = record
+                .str_at(&["userIdentity", "sessionContext", "sourceIdentity"])
+                .filter(|s| !s.is_empty());
+            if let (true, Some(source)) = (people.source_identity, source_identity) {
+                // Set by the identity provider at sign-in, or by whoever first assumed a role
+                // with sts:SetSourceIdentity; it survives role chaining, so it is what names the
+                // person, but labelled.
+                return Some(Person {
+                    name: format!("role {}, source identity \"{source}\"", role()),
+                    kind: PersonKind::SourceIdentityUser,
+                    issuer: issuer_arn.or(issuer_name).map(str::to_owned),
+                    session_name: Some(source.to_owned()),
+                });
+            }
+            if issuer_name.is_some_and(|name| people.role_name_matches(name)) {
+                // The session name is set by the identity provider for SAML and OIDC sign-ins
+                // but by the caller for a plain AssumeRole, and the record does not say which:
+                // the role names the person; the session name only comes labelled.
+                let session_name = session();
+                let name = match &session_name {
+                    Some(session) => format!("role {}, session \"{session}\"", role()),
+                    None => format!("role {}", role()),
+                };
+                return Some(Person {
+                    name,
+                    kind: PersonKind::IdpRoleUser,
+                    issuer: issuer_arn.or(issuer_name).map(str::to_owned),
+                    session_name,
+                });
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 /// Shown when a record names its person nowhere.

@@ -6,8 +6,16 @@
 //! prefilter ([`rule::may_match`]) first and is parsed only when it could alert; the counts stay exact
 //! because a record the prefilter rejects is, provably, quiet for the "other API" reason.
 //!
+//! With a tuning policy, suppressed alerts are counted per entry (and shown with `--explain`), and
+//! an alert that an expired entry would have hidden is reported on stderr every time. With
+//! grouping (`--group`), alerts are held until every input is read (alerts are rare, so this is
+//! small), then replayed in `eventTime` order through the same grouping logic the Lambda applies
+//! (`grouping.rs`), and what the team would have received is printed: each window's first alert,
+//! and a summary for each window that held more.
+//!
 //! This module owns the walk over paths, the per-record bookkeeping and the summary; it does not know
-//! input formats (`input.rs`) or what makes an alert (`rule.rs`). Inputs that are not local files (S3
+//! input formats (`input.rs`), what makes an alert (`rule.rs`, `policy.rs`) or how grouping decides
+//! (`grouping.rs`). Inputs that are not local files (S3
 //! objects, `s3.rs`) come in as [`Input::Stream`]: opened by their maker, scanned and ordered here like
 //! files, so every scan setting applies to them unchanged.
 //!
@@ -15,11 +23,13 @@
 //! [`Summary::outside_window`]); quiet records are counted whatever their time, because telling
 //! their time would mean parsing every record the prefilter skips.
 
-use crate::alert::printable;
+use crate::alert::{Alert, printable};
+use crate::grouping::{Notification, Replay, ReplayCounts, Window};
 use crate::input::{self, RecordVisitor};
 use crate::rule::QuietReason;
 use crate::window::TimeWindow;
 use crate::{DecodeError, Detector, Outcome, Record};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
@@ -58,6 +68,9 @@ pub struct Options {
     pub window: TimeWindow,
     /// Told each input's summary as soon as a worker finishes it (e.g. a progress bar).
     pub on_input: InputHook,
+    /// Group alerts as the Lambda does (by dedup key, in windows of this length, by `eventTime`)
+    /// and print what would have been delivered. `None`: print every alert.
+    pub group: Option<Window>,
 }
 
 impl Default for Options {
@@ -70,6 +83,7 @@ impl Default for Options {
             reference_decoder: false,
             window: TimeWindow::default(),
             on_input: InputHook::default(),
+            group: None,
         }
     }
 }
@@ -191,11 +205,24 @@ pub struct Summary {
     pub errors: u64,
     /// Alerts not shown because their `eventTime` is outside [`Options::window`].
     pub outside_window: u64,
+    /// A policy was applied: the summary shows the suppressed count (even when 0).
+    pub policy: bool,
+    /// Alerts a policy entry hid, by the entry's 1-based number.
+    pub suppressed: BTreeMap<usize, u64>,
+    /// Alerts an expired entry would have hidden (delivered), by the entry's number.
+    pub expired_matches: BTreeMap<usize, u64>,
+    /// With grouping: what the team would have received.
+    pub grouping: Option<ReplayCounts>,
 }
 
 impl Summary {
     pub fn quiet(&self, reason: QuietReason) -> u64 {
         self.quiet[reason as usize]
+    }
+
+    /// Alerts suppressed by any entry.
+    pub fn suppressed_total(&self) -> u64 {
+        self.suppressed.values().sum()
     }
 
     fn add(&mut self, other: &Summary) {
@@ -207,6 +234,13 @@ impl Summary {
         }
         self.errors += other.errors;
         self.outside_window += other.outside_window;
+        self.policy |= other.policy;
+        for (entry, count) in &other.suppressed {
+            *self.suppressed.entry(*entry).or_default() += count;
+        }
+        for (entry, count) in &other.expired_matches {
+            *self.expired_matches.entry(*entry).or_default() += count;
+        }
     }
 }
 
@@ -214,12 +248,13 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "scanned {} input(s): {} record(s), {} alert(s), {} quiet (",
-            self.inputs,
-            self.records,
-            self.alerts,
-            self.quiet.iter().sum::<u64>()
+            "scanned {} input(s): {} record(s), {} alert(s), ",
+            self.inputs, self.records, self.alerts,
         )?;
+        if self.policy {
+            write!(f, "{} suppressed, ", self.suppressed_total())?;
+        }
+        write!(f, "{} quiet (", self.quiet.iter().sum::<u64>())?;
         for (i, reason) in QuietReason::ALL.into_iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
             write!(f, "{sep}{} {}", self.quiet(reason), reason.as_str())?;
@@ -338,20 +373,25 @@ pub fn scan(
     };
     let stop = AtomicBool::new(false);
     let mut summary = Summary::default();
+    let mut held = Vec::new();
     if jobs == 1 {
         for input in inputs {
-            summary.add(&scan_input(input, detector, options, &stop, out, err)?);
+            let (input_summary, alerts) = scan_input(input, detector, options, &stop, out, err)?;
+            summary.add(&input_summary);
+            held.extend(alerts);
         }
-        return Ok(summary);
+        return finish(summary, held, options, out);
     }
 
     // Workers take the next input and scan it into an ordered writer, which streams the output of
     // the input being written and holds a bounded amount of the others' (see `ordered.rs`).
     let next = AtomicUsize::new(0);
     let ordered = ordered::Ordered::new();
-    std::thread::scope(|scope| {
+    // With grouping, each input's held alerts, by input index (replayed in order at the end).
+    let held_by_input = std::sync::Mutex::new(Vec::new());
+    let summary = std::thread::scope(|scope| {
         for _ in 0..jobs {
-            let (next, stop, ordered) = (&next, &stop, &ordered);
+            let (next, stop, ordered, held_by_input) = (&next, &stop, &ordered, &held_by_input);
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
@@ -376,9 +416,15 @@ pub fn scan(
                         &mut out_writer,
                         &mut err_writer,
                     )
-                    .and_then(|summary| {
+                    .and_then(|(summary, alerts)| {
                         out_writer.close()?;
                         err_writer.close()?;
+                        if !alerts.is_empty() {
+                            held_by_input
+                                .lock()
+                                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                                .push((index, alerts));
+                        }
                         Ok(summary)
                     });
                     finished.result = Some(result);
@@ -392,7 +438,43 @@ pub fn scan(
             next.store(inputs.len(), Ordering::Relaxed);
         }
         written
-    })
+    })?;
+    let mut held_by_input = held_by_input
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    held_by_input.sort_by_key(|(index, _)| *index);
+    let held = held_by_input
+        .into_iter()
+        .flat_map(|(_, alerts)| alerts)
+        .collect();
+    finish(summary, held, options, out)
+}
+
+/// With grouping: replays the held alerts and prints what would have been delivered.
+fn finish(
+    mut summary: Summary,
+    held: Vec<Alert>,
+    options: &Options,
+    out: &mut dyn Write,
+) -> io::Result<Summary> {
+    let Some(window) = options.group else {
+        return Ok(summary);
+    };
+    let mut replay = Replay::new(window);
+    for alert in held {
+        replay.push(alert);
+    }
+    let (notifications, counts) = replay.finish();
+    for notification in notifications {
+        match (notification, options.format) {
+            (Notification::Alert(alert), Format::Json) => writeln!(out, "{}", alert.to_json())?,
+            (Notification::Alert(alert), Format::Text) => writeln!(out, "{}", alert.to_text())?,
+            (Notification::Summary(group), Format::Json) => writeln!(out, "{}", group.to_json())?,
+            (Notification::Summary(group), Format::Text) => writeln!(out, "{}", group.to_text())?,
+        }
+    }
+    summary.grouping = Some(counts);
+    Ok(summary)
 }
 
 /// Hands an input's result to the ordered writer when dropped, so that even a worker that
@@ -414,7 +496,7 @@ impl Drop for Finished<'_> {
 }
 
 /// Scans one input. Read and decompression errors are reported and counted, not returned: only a
-/// failure to write output is an `Err`.
+/// failure to write output is an `Err`. With grouping, the alerts are returned instead of printed.
 fn scan_input(
     input: &Input,
     detector: &Detector,
@@ -422,7 +504,7 @@ fn scan_input(
     stop: &AtomicBool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> io::Result<Summary> {
+) -> io::Result<(Summary, Vec<Alert>)> {
     let name = input.to_string();
     let mut visitor = RuleVisitor {
         name: &name,
@@ -431,11 +513,13 @@ fn scan_input(
         stop,
         summary: Summary {
             inputs: 1,
+            policy: !detector.policy().is_original(),
             ..Summary::default()
         },
         out,
         err,
         write_error: None,
+        held: Vec::new(),
     };
     let decoded = match input {
         Input::Stdin => decode(io::stdin().lock(), options, &mut visitor),
@@ -464,7 +548,7 @@ fn scan_input(
         )?;
     }
     options.on_input.done(&visitor.summary);
-    Ok(visitor.summary)
+    Ok((visitor.summary, visitor.held))
 }
 
 fn decode(
@@ -494,6 +578,8 @@ struct RuleVisitor<'a> {
     err: &'a mut dyn Write,
     /// The first failure to write output; it stops decoding and is the input's result.
     write_error: Option<io::Error>,
+    /// With grouping: the alerts, to be replayed once every input is read.
+    held: Vec<Alert>,
 }
 
 impl RuleVisitor<'_> {
@@ -535,6 +621,7 @@ impl RecordVisitor for RuleVisitor<'_> {
         };
         self.summary.records += 1;
         let (name, explain, format) = (self.name, self.options.explain, self.options.format);
+        let group = self.options.group.is_some();
         match outcome {
             Outcome::Alert(alert)
                 if !self
@@ -556,10 +643,29 @@ impl RecordVisitor for RuleVisitor<'_> {
             }
             Outcome::Alert(alert) => {
                 self.summary.alerts += 1;
-                self.emit(|out, err| {
-                    match format {
-                        Format::Json => writeln!(out, "{}", alert.to_json())?,
-                        Format::Text => writeln!(out, "{}", alert.to_text())?,
+                for expired in &alert.expired_suppressions {
+                    *self
+                        .summary
+                        .expired_matches
+                        .entry(expired.number)
+                        .or_default() += 1;
+                }
+                let flow = self.emit(|out, err| {
+                    for expired in &alert.expired_suppressions {
+                        writeln!(
+                            err,
+                            "{name}:{line}: {} (\"{}\") expired after {}: it would have hidden this alert, which is delivered: {}",
+                            expired.entry,
+                            printable(&expired.reason),
+                            expired.expired_after,
+                            printable(&alert.title)
+                        )?;
+                    }
+                    if !group {
+                        match format {
+                            Format::Json => writeln!(out, "{}", alert.to_json())?,
+                            Format::Text => writeln!(out, "{}", alert.to_text())?,
+                        }
                     }
                     // Out at once: the scan may next wait on a slow input (a pipe, a FIFO named
                     // on the command line) or be killed, and an alert found must not wait with it.
@@ -568,7 +674,36 @@ impl RecordVisitor for RuleVisitor<'_> {
                         writeln!(err, "{name}:{line}: alert: {}", printable(&alert.title))?;
                     }
                     Ok(())
-                })
+                });
+                if group {
+                    self.held.push(*alert);
+                }
+                flow
+            }
+            Outcome::Suppressed(suppressed) => {
+                *self
+                    .summary
+                    .suppressed
+                    .entry(suppressed.number)
+                    .or_default() += 1;
+                if explain {
+                    self.emit(|_, err| {
+                        writeln!(
+                            err,
+                            "{name}:{line}: suppressed by {} (\"{}\"): {}; eventID={}",
+                            suppressed.entry,
+                            printable(&suppressed.reason),
+                            printable(&suppressed.alert.title),
+                            suppressed
+                                .alert
+                                .event_id
+                                .as_deref()
+                                .map_or_else(|| "-".into(), printable),
+                        )
+                    })
+                } else {
+                    self.flow()
+                }
             }
             Outcome::Quiet(reason) => {
                 self.summary.quiet[reason as usize] += 1;

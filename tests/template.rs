@@ -803,6 +803,7 @@ fn case(name: String, envelope: Value) -> Case {
         .unwrap_or_else(|e| panic!("{name}: the rule cannot read this envelope: {e}"));
     let (must_deliver, because) = match outcome {
         Verdict::Alert(alert) => (true, format!("the rule alerts on it ({})", alert.actor)),
+        Verdict::Suppressed(_) => unreachable!("the default detector has no policy"),
         Verdict::Quiet(QuietReason::OtherApi) => (
             false,
             "not a Lambda code update (quiet: other-api)".to_owned(),
@@ -1246,7 +1247,9 @@ fn only_via_a_service(statement: &Value) -> bool {
         !services.is_empty()
             && services.iter().all(|service| {
                 let text = render(service).unwrap_or_default();
-                text.starts_with("sns.") || text.starts_with("sqs.")
+                text.starts_with("sns.")
+                    || text.starts_with("sqs.")
+                    || text.starts_with("dynamodb.")
             })
     })
 }
@@ -1305,6 +1308,24 @@ fn function_role_allows_its_job_and_nothing_else() {
         &invoke_configs[0]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"];
     let failure_queue = target_of(on_failure, Some("Arn"))
         .unwrap_or_else(|| panic!("the on-failure destination must be a queue of this template"));
+    let event_table = target_of(&properties["Environment"]["Variables"]["DEDUP_TABLE"], None)
+        .unwrap_or_else(|| panic!("{function_id}'s DEDUP_TABLE must name the stack's table"));
+    let policy_parameter = target_of(
+        &properties["Environment"]["Variables"]["POLICY_PARAMETER"],
+        None,
+    )
+    .unwrap_or_else(|| panic!("{function_id}'s POLICY_PARAMETER must name the stack's parameter"));
+    let parameter_arn = |value: &Value| {
+        // arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PolicyParameter}
+        value
+            .get("Fn::Sub")
+            .and_then(Value::as_str)
+            .is_some_and(|text| {
+                text == format!(
+                    "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{policy_parameter}}}"
+                )
+            })
+    };
     let keys: BTreeSet<&str> = resources_of_type(deployed, "AWS::KMS::Key")
         .into_iter()
         .map(|(id, _)| id)
@@ -1353,6 +1374,12 @@ fn function_role_allows_its_job_and_nothing_else() {
                         target_of(granted_on, Some("Arn")) == Some(log_group)
                     }
                     "sqs:SendMessage" => target_of(granted_on, Some("Arn")) == Some(failure_queue),
+                    "dynamodb:GetItem"
+                    | "dynamodb:PutItem"
+                    | "dynamodb:UpdateItem"
+                    | "dynamodb:DeleteItem"
+                    | "dynamodb:Scan" => target_of(granted_on, Some("Arn")) == Some(event_table),
+                    "ssm:GetParameter" => parameter_arn(granted_on),
                     "kms:GenerateDataKey" | "kms:Decrypt" => {
                         (target_of(granted_on, Some("Arn")).is_some_and(|k| keys.contains(k))
                             || target_of(granted_on, None)
@@ -1379,6 +1406,12 @@ fn function_role_allows_its_job_and_nothing_else() {
         "logs:PutLogEvents",
         "sqs:SendMessage",
         "kms:GenerateDataKey",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Scan",
+        "ssm:GetParameter",
     ] {
         assert!(
             granted.contains(needed),
@@ -4083,4 +4116,161 @@ fn the_service_control_policy_protects_the_forwarder_by_its_names() {
         readme.contains("--stack-set-name lambda-code-watch-forwarder"),
         "README.md's create-stack-set must name the stack set lambda-code-watch-forwarder"
     );
+}
+
+// ------------------------------------------------------------- exactly once, grouping, tuning
+
+#[test]
+fn the_event_table_is_kept_encrypted_and_only_for_items() {
+    let Some(deployed) = deployed_template() else {
+        return;
+    };
+    let Some(source) = source_template() else {
+        return;
+    };
+    let (function_id, function) = the_function(deployed);
+    let variables = &function["Properties"]["Environment"]["Variables"];
+    let table_id = target_of(&variables["DEDUP_TABLE"], None)
+        .unwrap_or_else(|| panic!("{function_id} must get DEDUP_TABLE from the stack's table"));
+    let table = resource(deployed, table_id);
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    assert_eq!(
+        table["DeletionPolicy"], "Retain",
+        "{table_id} outlives the stack"
+    );
+    assert_eq!(
+        table["UpdateReplacePolicy"], "Retain",
+        "{table_id} outlives a replacement"
+    );
+    let properties = &table["Properties"];
+    assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST", "on-demand");
+    assert_eq!(
+        render(&properties["TableName"]).as_deref(),
+        Some(format!("{STACK_NAME}-events").as_str()),
+        "named from the stack, so tamper rules can name it"
+    );
+    assert_eq!(
+        properties["KeySchema"],
+        json!([{"AttributeName": "pk", "KeyType": "HASH"}])
+    );
+    assert_eq!(
+        properties["AttributeDefinitions"],
+        json!([{"AttributeName": "pk", "AttributeType": "S"}])
+    );
+    assert_eq!(
+        properties["TimeToLiveSpecification"],
+        json!({"AttributeName": "expires_at", "Enabled": true})
+    );
+    assert_eq!(
+        properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    let sse = &properties["SSESpecification"];
+    assert_eq!(
+        (&sse["SSEEnabled"], &sse["SSEType"]),
+        (&json!(true), &json!("KMS"))
+    );
+    let key = target_of(&sse["KMSMasterKeyId"], None)
+        .or_else(|| target_of(&sse["KMSMasterKeyId"], Some("Arn")))
+        .expect("the table is encrypted with a key of this stack");
+    assert_eq!(resource(deployed, key)["Type"], "AWS::KMS::Key");
+
+    assert!(
+        variables.get("DEDUP_WINDOW_MINUTES").is_some(),
+        "{function_id} needs DEDUP_WINDOW_MINUTES"
+    );
+    let parameter = target_of(&variables["POLICY_PARAMETER"], None)
+        .expect("POLICY_PARAMETER names the stack's parameter");
+    assert_eq!(resource(deployed, parameter)["Type"], "AWS::SSM::Parameter");
+    let initial = resource(deployed, parameter)["Properties"]["Value"]
+        .as_str()
+        .expect("a literal initial policy");
+    let policy = lambda_code_watch::Policy::parse("PolicyParameter", initial)
+        .expect("the stack's initial policy loads");
+    assert!(policy.is_original(), "the default is the original rule");
+
+    // Every DynamoDB action the role has is an item action on this table (the least-privilege
+    // test checks the resource); nothing table-level (no DeleteTable, UpdateTable, DescribeTable).
+    let role_id = target_of(&function["Properties"]["Role"], Some("Arn")).unwrap();
+    let dynamodb: BTreeSet<String> = role_statements(deployed, role_id)
+        .into_iter()
+        .flat_map(|s| as_list(&s["Action"]))
+        .filter_map(|a| a.as_str())
+        .filter(|a| a.starts_with("dynamodb:"))
+        .map(str::to_owned)
+        .collect();
+    let expected: BTreeSet<String> = [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(dynamodb, expected);
+
+    // The summary sweep: a schedule invoking the function with the scheduled-event payload the
+    // handler recognises.
+    let schedules = resources_of_type(deployed, "AWS::Scheduler::Schedule");
+    let sweep = schedules
+        .iter()
+        .find(|(_, s)| {
+            target_of(&s["Properties"]["Target"]["Arn"], Some("Arn")) == Some(function_id)
+        })
+        .unwrap_or_else(|| panic!("a schedule must invoke {function_id} for the summaries"));
+    let input: Value = serde_json::from_str(
+        sweep.1["Properties"]["Target"]["Input"]
+            .as_str()
+            .expect("the schedule passes an input"),
+    )
+    .expect("the input is JSON");
+    assert_eq!(input["source"], "aws.events");
+    assert_eq!(input["detail-type"], "Scheduled Event");
+    let rate = sweep.1["Properties"]["ScheduleExpression"]
+        .as_str()
+        .unwrap_or("");
+    assert!(rate.starts_with("rate("), "{rate}");
+
+    // The alarm that matters for tuning: a surge of suppressed alerts.
+    let alarms: Vec<&Value> = resources_of_type(deployed, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, a)| &a["Properties"])
+        .collect();
+    for metric in ["Suppressed", "PolicyRejected", "StoreErrors"] {
+        assert!(
+            alarms.iter().any(|a| a["Namespace"] == "LambdaCodeWatch"
+                && a["MetricName"] == metric
+                && as_list(&a["Dimensions"])
+                    .iter()
+                    .any(|d| d["Name"] == "FunctionName"
+                        && target_of(&d["Value"], None) == Some(function_id))),
+            "an alarm must watch LambdaCodeWatch/{metric} of {function_id}"
+        );
+    }
+    // The names the handler writes its metrics under are the ones alarmed on.
+    assert_eq!(
+        lambda_code_watch_metric_names(),
+        ["Suppressed", "PolicyRejected", "StoreErrors"]
+    );
+    assert!(
+        source["Resources"]["EventTable"].is_object(),
+        "template.yaml names the table EventTable"
+    );
+}
+
+/// The metric names as the handler spells them (handler/src/metrics.rs), read from its source so
+/// the alarms and the writer cannot drift apart.
+fn lambda_code_watch_metric_names() -> Vec<String> {
+    let source = std::fs::read_to_string(repo().join("handler/src/metrics.rs")).unwrap();
+    ["SUPPRESSED", "POLICY_REJECTED", "STORE_ERRORS"]
+        .iter()
+        .map(|constant| {
+            let line = source
+                .lines()
+                .find(|l| l.starts_with(&format!("pub const {constant}: &str = ")))
+                .unwrap_or_else(|| panic!("metrics.rs defines {constant}"));
+            line.split('"').nth(1).unwrap().to_owned()
+        })
+        .collect()
 }

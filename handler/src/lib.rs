@@ -15,14 +15,36 @@
 //! arrives here it is quiet (reason `canary`) and recorded as a `CanaryHeartbeat` metric, so an
 //! alarm notices when the path CloudTrail -> EventBridge -> this function goes silent.
 //!
-//! This package does not decode CloudTrail records, decide, or render (the library does, through the
-//! same envelope policy and the same `Detector` as `scan`), and does not shape SNS messages
-//! (`lambda_code_watch::sink::sns_message`); it publishes them (`sns.rs`).
+//! Tuning: the `Detector` is built from the tuning policy (`policy_source.rs`: an SSM parameter or a
+//! file, refreshed every few minutes, the last good one kept); a suppressed alert is not delivered
+//! but logged (`verdict: suppressed`, the entry and its reason) and counted per entry.
+//!
+//! Exactly once and grouped (with `DEDUP_TABLE`): each alert's `eventID` is claimed in the store
+//! before delivery and marked completed after it (`store.rs`), so a repeated delivery is dropped
+//! and a failed publish is released for Lambda's retry; alerts sharing a dedup key inside the
+//! window (`DEDUP_WINDOW_MINUTES`, default 60, 0 = off) are counted, not published, by the
+//! library's grouping logic (`lambda_code_watch::grouping`), and a scheduled invocation (an
+//! EventBridge `Scheduled Event`) publishes one summary per closed window. A store that cannot be
+//! reached never holds an alert back: the alert is published unrecorded (possibly twice), and the
+//! error is logged and counted.
+//!
+//! Every invocation writes its counts as CloudWatch metrics (`metrics.rs`, EMF on stdout).
+//!
+//! This package does not decode CloudTrail records, decide, group, or render (the library does,
+//! through the same envelope policy, the same `Detector` and the same grouping as `scan`), and does
+//! not shape SNS messages (`lambda_code_watch::sink::sns_message`); it publishes them (`sns.rs`).
 
 pub mod metrics;
+pub mod policy_source;
 pub mod sns;
+pub mod store;
 
+use crate::metrics::Counts;
+use crate::policy_source::{LivePolicy, ParameterReader, PolicySource, log_expired};
 use crate::sns::{SnsSink, load_sdk_config};
+use crate::store::{Claim, DynamoStore, NoStore, Saved, Store, StoreError};
+use lambda_code_watch::alert::Alert;
+use lambda_code_watch::grouping::{self, Admission, GroupSummary, Window};
 use lambda_code_watch::record::{DecodeError, Envelope, Record};
 use lambda_code_watch::sink::sns_message::TopicArn;
 use lambda_code_watch::sink::stdout::StdoutSink;
@@ -33,7 +55,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The SNS topic to publish alerts to. Required, unless [`STDOUT_VARIABLE`] asks for stdout.
 pub const TOPIC_VARIABLE: &str = "ALERT_TOPIC_ARN";
@@ -53,6 +77,24 @@ pub const FUNCTION_NAME_VARIABLE: &str = "AWS_LAMBDA_FUNCTION_NAME";
 pub const ACCOUNT_NAMES_VARIABLE: &str = "ACCOUNT_NAMES";
 /// The `detail-type` EventBridge gives CloudTrail management events.
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+/// The DynamoDB table that makes delivery exactly-once and holds grouping windows. Unset: no
+/// deduplication and no grouping.
+pub const DEDUP_TABLE_VARIABLE: &str = "DEDUP_TABLE";
+/// Grouping window in minutes (default [`DEFAULT_WINDOW_MINUTES`]); 0 turns grouping off.
+pub const DEDUP_WINDOW_VARIABLE: &str = "DEDUP_WINDOW_MINUTES";
+/// Panther's `DedupPeriodMinutes` for this rule.
+pub const DEFAULT_WINDOW_MINUTES: u32 = 60;
+/// The longest window accepted: a day.
+pub const MAX_WINDOW_MINUTES: u32 = 1440;
+/// The SSM parameter (name or ARN) holding the tuning policy.
+pub const POLICY_PARAMETER_VARIABLE: &str = "POLICY_PARAMETER";
+/// A file holding the tuning policy (local runs, or bundled).
+pub const POLICY_FILE_VARIABLE: &str = "POLICY_FILE";
+/// Seconds between reads of the policy (default [`DEFAULT_POLICY_REFRESH_SECONDS`]).
+pub const POLICY_REFRESH_VARIABLE: &str = "POLICY_REFRESH_SECONDS";
+pub const DEFAULT_POLICY_REFRESH_SECONDS: u64 = 300;
+/// The `detail-type` of EventBridge schedules: the summary sweep.
+pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
 
 /// The function's settings, read and checked once at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +105,14 @@ pub struct Settings {
     pub canary: Canary,
     /// What alerts call each account (`ACCOUNT_NAMES`); empty when not given.
     pub account_names: AccountNames,
+    /// The dedup table, if any.
+    pub dedup_table: Option<String>,
+    /// The grouping window in minutes (no grouping without a table).
+    pub window_minutes: u32,
+    /// Where the tuning policy is.
+    pub policy: PolicySource,
+    /// How often the policy is read again.
+    pub policy_refresh: Duration,
 }
 
 /// The stack's canary: its role's ARN, and the name the heartbeat metric is recorded under.
@@ -170,10 +220,72 @@ impl Settings {
             }
             _ => AccountNames::default(),
         };
+        let dedup_table = text(DEDUP_TABLE_VARIABLE)?.filter(|t| !t.is_empty());
+        if let Some(table) = &dedup_table {
+            let valid = (3..=255).contains(&table.len())
+                && table
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid {
+                return Err(SettingsError {
+                    variable: DEDUP_TABLE_VARIABLE,
+                    reason: format!(
+                        "{table:?} is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ - .)"
+                    ),
+                });
+            }
+        }
+        let window_minutes = match text(DEDUP_WINDOW_VARIABLE)?.filter(|v| !v.is_empty()) {
+            None => DEFAULT_WINDOW_MINUTES,
+            Some(value) => match value.parse::<u32>() {
+                Ok(minutes) if minutes <= MAX_WINDOW_MINUTES => minutes,
+                _ => {
+                    return Err(SettingsError {
+                        variable: DEDUP_WINDOW_VARIABLE,
+                        reason: format!(
+                            "{value:?} is not a number of minutes from 0 (no grouping) to \
+                             {MAX_WINDOW_MINUTES}"
+                        ),
+                    });
+                }
+            },
+        };
+        let parameter = text(POLICY_PARAMETER_VARIABLE)?.filter(|v| !v.is_empty());
+        let file = text(POLICY_FILE_VARIABLE)?.filter(|v| !v.is_empty());
+        let policy = match (parameter, file) {
+            (Some(parameter), None) => PolicySource::Parameter(parameter),
+            (None, Some(file)) => PolicySource::File(PathBuf::from(file)),
+            (None, None) => PolicySource::Original,
+            (Some(_), Some(_)) => {
+                return Err(SettingsError {
+                    variable: POLICY_FILE_VARIABLE,
+                    reason: format!(
+                        "{POLICY_PARAMETER_VARIABLE} and {POLICY_FILE_VARIABLE} are both set: \
+                         unset one, so it is clear which policy is in force"
+                    ),
+                });
+            }
+        };
+        let policy_refresh = match text(POLICY_REFRESH_VARIABLE)?.filter(|v| !v.is_empty()) {
+            None => Duration::from_secs(DEFAULT_POLICY_REFRESH_SECONDS),
+            Some(value) => match value.parse::<u64>() {
+                Ok(seconds) if (1..=86_400).contains(&seconds) => Duration::from_secs(seconds),
+                _ => {
+                    return Err(SettingsError {
+                        variable: POLICY_REFRESH_VARIABLE,
+                        reason: format!("{value:?} is not a number of seconds from 1 to 86400"),
+                    });
+                }
+            },
+        };
         Ok(Settings {
             alert_topic,
             canary,
             account_names,
+            dedup_table,
+            window_minutes,
+            policy,
+            policy_refresh,
         })
     }
 }
@@ -249,6 +361,37 @@ pub struct Summary {
     /// Bytes cut from oversized fields to fit SNS's limit.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub truncated_bytes: usize,
+    /// The policy entry that hid the alert (`suppress[N]`), with the verdict `suppressed`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub suppressed_by: Option<String>,
+    /// What became of an alert: `published`, `grouped` (counted in its window), `duplicate` (a
+    /// repeated delivery, dropped), `published-unrecorded` (the store failed; published anyway).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delivery: Option<String>,
+    /// With `grouped`: alerts in the window so far.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group_count: Option<u64>,
+    /// For the scheduled sweep: summaries published.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub summaries_published: Option<u64>,
+}
+
+impl Summary {
+    fn new(verdict: &str) -> Summary {
+        Summary {
+            verdict: verdict.to_owned(),
+            reason: None,
+            event_id: None,
+            event_name: None,
+            alert_title: None,
+            message_id: None,
+            truncated_bytes: 0,
+            suppressed_by: None,
+            delivery: None,
+            group_count: None,
+            summaries_published: None,
+        }
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -262,6 +405,11 @@ pub enum InvocationError {
     Undecodable(DecodeError),
     /// The rule fired but the alert did not reach its destination.
     NotDelivered(DeliveryError),
+    /// Another invocation is delivering this event right now; Lambda's retry will find it done,
+    /// or (if that invocation died) its claim expired.
+    InProgress { event_id: String, lease_until: i64 },
+    /// The summary sweep could not read the store (alerts are never held back by the store).
+    Store(StoreError),
 }
 
 impl InvocationError {
@@ -269,6 +417,8 @@ impl InvocationError {
         match self {
             InvocationError::Undecodable(_) => "UndecodableEvent",
             InvocationError::NotDelivered(_) => "AlertNotDelivered",
+            InvocationError::InProgress { .. } => "EventInProgress",
+            InvocationError::Store(_) => "StoreUnavailable",
         }
     }
 }
@@ -278,6 +428,16 @@ impl fmt::Display for InvocationError {
         match self {
             InvocationError::Undecodable(e) => write!(f, "event not decoded: {e}"),
             InvocationError::NotDelivered(e) => e.fmt(f),
+            InvocationError::InProgress {
+                event_id,
+                lease_until,
+            } => write!(
+                f,
+                "event {event_id} is being delivered by another invocation (its claim runs \
+                 until {}); retry later",
+                grouping::rfc3339(*lease_until)
+            ),
+            InvocationError::Store(e) => e.fmt(f),
         }
     }
 }
@@ -293,14 +453,116 @@ impl From<InvocationError> for Diagnostic {
     }
 }
 
-/// Handles one event: decode, assess, deliver the alert if there is one, log one line.
-///
-/// The payload is unwrapped by the library's one envelope policy ([`Record::unwrap`]) and assessed
-/// by the one path ([`Detector::assess`]) that `scan` also uses.
+/// What one invocation works with: the detector (policy applied), where alerts go, what it
+/// remembers, and the grouping window.
+pub struct Pipeline<'a, S, T> {
+    pub detector: &'a Detector,
+    pub sink: &'a S,
+    pub store: &'a T,
+    /// Off when the store remembers nothing.
+    pub window: Window,
+    /// The metrics' `FunctionName` dimension.
+    pub function_name: &'a str,
+}
+
+/// The invocation's clock: now, and until when a claim on an event holds (the invocation's
+/// deadline: past it, the invocation is dead and its claim may be taken over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub now: i64,
+    pub lease_until: i64,
+}
+
+impl Clock {
+    /// Now, with a claim lasting `lease`.
+    pub fn now_with_lease(lease: Duration) -> Clock {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Clock {
+            now,
+            lease_until: now + lease.as_secs() as i64,
+        }
+    }
+
+    /// Now, with a claim lasting until the invocation's `deadline` (and a second more).
+    pub fn until_deadline(deadline: SystemTime) -> Clock {
+        let mut clock = Clock::now_with_lease(Duration::ZERO);
+        let deadline = deadline
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        clock.lease_until = deadline.max(clock.now) + 1;
+        clock
+    }
+}
+
+/// The claim of a direct call ([`handle_event`]): the function's own timeout.
+const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+/// Handles one event with no store and no grouping (the original function; tests and benches).
 pub async fn handle_event<S: AlertSink>(
     detector: &Detector,
     sink: &S,
     payload: Value,
+) -> Result<Summary, InvocationError> {
+    let pipeline = Pipeline {
+        detector,
+        sink,
+        store: &NoStore,
+        window: Window::minutes(0),
+        function_name: "",
+    };
+    handle(&pipeline, payload, Clock::now_with_lease(DEFAULT_LEASE)).await
+}
+
+/// Handles one event: decode, assess, deliver the alert exactly once (or count it in its window),
+/// log one line, write the invocation's metrics. A scheduled event runs the summary sweep instead.
+///
+/// The payload is unwrapped by the library's one envelope policy ([`Record::unwrap`]) and assessed
+/// by the one path ([`Detector::assess`]) that `scan` also uses.
+pub async fn handle<S: AlertSink, T: Store>(
+    pipeline: &Pipeline<'_, S, T>,
+    payload: Value,
+    clock: Clock,
+) -> Result<Summary, InvocationError> {
+    let mut counts = Counts::default();
+    let mut entries: Vec<(&'static str, String)> = Vec::new();
+    let result = if is_scheduled(&payload) {
+        sweep(pipeline, clock, &mut counts).await
+    } else {
+        counts.events_seen = 1;
+        handle_record(pipeline, payload, clock, &mut counts, &mut entries).await
+    };
+    write_metrics(pipeline.function_name, &counts, &entries);
+    result
+}
+
+/// An EventBridge schedule's event (`source` `aws.events`, which nobody else may send).
+fn is_scheduled(payload: &Value) -> bool {
+    payload.get("source").and_then(Value::as_str) == Some("aws.events")
+        && payload.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_DETAIL_TYPE)
+}
+
+/// Writes the invocation's metrics; a failure to write is logged (metrics are not alerts).
+pub fn write_metrics(function_name: &str, counts: &Counts, entries: &[(&'static str, String)]) {
+    let now = metrics::now_ms();
+    let mut lines = vec![metrics::counts_document(function_name, counts, now)];
+    lines.extend(
+        entries
+            .iter()
+            .map(|(metric, entry)| metrics::entry_document(function_name, metric, entry, now)),
+    );
+    if let Err(e) = metrics::write_documents(&lines) {
+        tracing::error!(error = %e, "metrics not written to stdout");
+    }
+}
+
+async fn handle_record<S: AlertSink, T: Store>(
+    pipeline: &Pipeline<'_, S, T>,
+    payload: Value,
+    clock: Clock,
+    counts: &mut Counts,
+    entries: &mut Vec<(&'static str, String)>,
 ) -> Result<Summary, InvocationError> {
     let (record, envelope) = match Record::unwrap(payload) {
         Ok(decoded) => decoded,
@@ -315,20 +577,36 @@ pub async fn handle_event<S: AlertSink>(
         }
     };
     let envelope = envelope.unwrap_or_default();
-    let mut summary = Summary {
-        verdict: String::new(),
-        reason: None,
-        event_id: record.event_id().map(str::to_owned),
-        event_name: record.event_name().map(str::to_owned),
-        alert_title: None,
-        message_id: None,
-        truncated_bytes: 0,
-    };
+    let mut summary = Summary::new("");
+    summary.event_id = record.event_id().map(str::to_owned);
+    summary.event_name = record.event_name().map(str::to_owned);
     if canary_heartbeat(&record, &envelope, &mut summary) {
         return Ok(summary);
     }
-    let alert = match detector.assess(&record) {
+    let alert = match pipeline.detector.assess(&record) {
         Outcome::Alert(alert) => alert,
+        Outcome::Suppressed(suppressed) => {
+            counts.suppressed = 1;
+            entries.push((metrics::SUPPRESSED, suppressed.entry.clone()));
+            summary.verdict = "suppressed".into();
+            summary.reason = Some(suppressed.reason.clone());
+            summary.suppressed_by = Some(suppressed.entry.clone());
+            summary.alert_title = Some(suppressed.alert.title.clone());
+            tracing::info!(
+                verdict = "suppressed",
+                suppressed_by = suppressed.entry.as_str(),
+                reason = suppressed.reason.as_str(),
+                title = suppressed.alert.title.as_str(),
+                actor = suppressed.alert.actor.as_str(),
+                actor_type = suppressed.alert.actor_type,
+                function_name = suppressed.alert.function_name.as_str(),
+                event_id = summary.event_id.as_deref(),
+                event_name = summary.event_name.as_deref(),
+                envelope_id = envelope.id.as_deref(),
+                "alert suppressed by the policy"
+            );
+            return Ok(summary);
+        }
         Outcome::Quiet(reason) => {
             summary.verdict = "quiet".into();
             summary.reason = Some(reason.as_str().into());
@@ -345,42 +623,272 @@ pub async fn handle_event<S: AlertSink>(
             return Ok(summary);
         }
     };
+    for expired in &alert.expired_suppressions {
+        counts.expired_suppression_matches += 1;
+        entries.push((metrics::EXPIRED_SUPPRESSION_MATCHES, expired.entry.clone()));
+        tracing::warn!(
+            entry = expired.entry.as_str(),
+            reason = expired.reason.as_str(),
+            expired_after = expired.expired_after.as_str(),
+            event_id = summary.event_id.as_deref(),
+            "an expired policy entry matched this alert: it no longer suppresses, the alert is delivered"
+        );
+    }
     summary.verdict = "alert".into();
     summary.alert_title = Some(alert.title.clone());
-    match sink.deliver(&alert).await {
+    let delivered = deliver_once(pipeline, &alert, clock, counts, &mut summary).await;
+    match &delivered {
+        Ok(()) => tracing::info!(
+            verdict = "alert",
+            delivery = summary.delivery.as_deref(),
+            actor = alert.actor.as_str(),
+            actor_type = alert.actor_type,
+            function_name = alert.function_name.as_str(),
+            event_id = summary.event_id.as_deref(),
+            event_name = summary.event_name.as_deref(),
+            envelope_id = envelope.id.as_deref(),
+            detail_type = envelope.detail_type.as_deref(),
+            message_id = summary.message_id.as_deref(),
+            truncated_bytes = summary.truncated_bytes,
+            group_count = summary.group_count,
+            "alert handled"
+        ),
+        Err(InvocationError::NotDelivered(e)) => tracing::error!(
+            verdict = "alert",
+            error_type = "AlertNotDelivered",
+            actor = alert.actor.as_str(),
+            function_name = alert.function_name.as_str(),
+            event_id = summary.event_id.as_deref(),
+            envelope_id = envelope.id.as_deref(),
+            destination = e.destination(),
+            error = %e,
+            "alert not delivered"
+        ),
+        Err(e) => tracing::warn!(
+            verdict = "alert",
+            error_type = e.error_type(),
+            event_id = summary.event_id.as_deref(),
+            envelope_id = envelope.id.as_deref(),
+            error = %e,
+            "alert not handled in this invocation"
+        ),
+    }
+    delivered.map(|()| summary)
+}
+
+/// Delivers `alert` at most once per event id (with a store), else as before: claim, deliver or
+/// count, then complete; a failed delivery releases the claim for Lambda's retry.
+async fn deliver_once<S: AlertSink, T: Store>(
+    pipeline: &Pipeline<'_, S, T>,
+    alert: &Alert,
+    clock: Clock,
+    counts: &mut Counts,
+    summary: &mut Summary,
+) -> Result<(), InvocationError> {
+    let event_id = alert.event_id.as_deref().filter(|id| !id.is_empty());
+    let claimed = match (event_id, pipeline.store.remembers()) {
+        (Some(id), true) => match pipeline.store.claim(id, clock.now, clock.lease_until).await {
+            Ok(Claim::Claimed) => Some(id),
+            Ok(Claim::Completed { message_id }) => {
+                counts.duplicates_dropped = 1;
+                summary.delivery = Some("duplicate".into());
+                summary.message_id = message_id;
+                return Ok(());
+            }
+            Ok(Claim::InProgress { lease_until }) => {
+                return Err(InvocationError::InProgress {
+                    event_id: id.to_owned(),
+                    lease_until,
+                });
+            }
+            Err(e) => {
+                store_failed(&e, counts);
+                return publish(pipeline, alert, counts, summary, "published-unrecorded").await;
+            }
+        },
+        _ => None,
+    };
+    let result = deliver_or_group(pipeline, alert, clock, counts, summary).await;
+    if let Some(id) = claimed {
+        let recorded = match &result {
+            Ok(()) => {
+                pipeline
+                    .store
+                    .complete(id, summary.message_id.as_deref(), clock.now)
+                    .await
+            }
+            Err(_) => pipeline.store.release(id).await,
+        };
+        // Delivered but not recorded: a repeat may deliver again (at least once, never lost).
+        if let Err(e) = recorded {
+            store_failed(&e, counts);
+        }
+    }
+    result
+}
+
+fn store_failed(error: &StoreError, counts: &mut Counts) {
+    counts.store_errors += 1;
+    tracing::error!(error = %error, "event store failed: alerts are still published, but a repeat may be published again");
+}
+
+/// The alert's place in its key's window (the library decides), stored with optimistic
+/// concurrency: read, decide, write if unchanged, else read and decide again.
+async fn deliver_or_group<S: AlertSink, T: Store>(
+    pipeline: &Pipeline<'_, S, T>,
+    alert: &Alert,
+    clock: Clock,
+    counts: &mut Counts,
+    summary: &mut Summary,
+) -> Result<(), InvocationError> {
+    if pipeline.window.is_off() || !pipeline.store.remembers() {
+        return publish(pipeline, alert, counts, summary, "published").await;
+    }
+    const ATTEMPTS: usize = 8;
+    for _ in 0..ATTEMPTS {
+        let current = match pipeline.store.load_group(&alert.dedup_key).await {
+            Ok(current) => current,
+            Err(e) => {
+                store_failed(&e, counts);
+                return publish(pipeline, alert, counts, summary, "published-unrecorded").await;
+            }
+        };
+        let (group, version) = match &current {
+            Some((group, version)) => (Some(group), Some(*version)),
+            None => (None, None),
+        };
+        let (next, deliver) = match grouping::admit(group, alert, clock.now, pipeline.window) {
+            Admission::Repeat { first: true } => {
+                // The window's first alert, delivered before its invocation could record it (or
+                // not delivered at all): deliver it (again).
+                return publish(pipeline, alert, counts, summary, "published").await;
+            }
+            Admission::Repeat { first: false } => {
+                counts.grouped = 1;
+                summary.delivery = Some("grouped".into());
+                summary.group_count = group.map(|g| g.count);
+                return Ok(());
+            }
+            Admission::Deliver { group, closed } => {
+                if let Some(closed) = closed {
+                    publish_summary(pipeline, &closed, counts).await?;
+                }
+                (group, true)
+            }
+            Admission::Grouped { group } => (group, false),
+        };
+        match pipeline.store.save_group(&next, version).await {
+            Ok(Saved::Conflict) => continue,
+            Ok(Saved::Saved) if deliver => {
+                return publish(pipeline, alert, counts, summary, "published").await;
+            }
+            Ok(Saved::Saved) => {
+                counts.grouped = 1;
+                summary.delivery = Some("grouped".into());
+                summary.group_count = Some(next.count);
+                return Ok(());
+            }
+            Err(e) => {
+                store_failed(&e, counts);
+                return publish(pipeline, alert, counts, summary, "published-unrecorded").await;
+            }
+        }
+    }
+    store_failed(
+        &StoreError(format!(
+            "the window of {:?} changed {ATTEMPTS} times while being updated",
+            alert.dedup_key
+        )),
+        counts,
+    );
+    publish(pipeline, alert, counts, summary, "published-unrecorded").await
+}
+
+async fn publish<S: AlertSink, T: Store>(
+    pipeline: &Pipeline<'_, S, T>,
+    alert: &Alert,
+    counts: &mut Counts,
+    summary: &mut Summary,
+    delivery: &str,
+) -> Result<(), InvocationError> {
+    match pipeline.sink.deliver(alert).await {
         Ok(receipt) => {
+            counts.alerts_published += 1;
+            summary.delivery = Some(delivery.to_owned());
             summary.message_id = receipt.message_id;
             summary.truncated_bytes = receipt.truncated_bytes;
-            tracing::info!(
-                verdict = "alert",
-                actor = alert.actor.as_str(),
-                actor_type = alert.actor_type,
-                function_name = alert.function_name.as_str(),
-                event_id = summary.event_id.as_deref(),
-                event_name = summary.event_name.as_deref(),
-                envelope_id = envelope.id.as_deref(),
-                detail_type = envelope.detail_type.as_deref(),
-                message_id = summary.message_id.as_deref(),
-                truncated_bytes = summary.truncated_bytes,
-                "alert delivered"
-            );
-            Ok(summary)
+            Ok(())
         }
         Err(e) => {
+            counts.publish_failures += 1;
+            Err(InvocationError::NotDelivered(e))
+        }
+    }
+}
+
+async fn publish_summary<S: AlertSink, T: Store>(
+    pipeline: &Pipeline<'_, S, T>,
+    group: &GroupSummary,
+    counts: &mut Counts,
+) -> Result<(), InvocationError> {
+    match pipeline.sink.deliver_summary(group).await {
+        Ok(receipt) => {
+            counts.summaries_published += 1;
+            tracing::info!(
+                verdict = "summary",
+                dedup_key = group.dedup_key.as_str(),
+                count = group.count,
+                window_start = group.window_start.as_str(),
+                window_end = group.window_end.as_str(),
+                message_id = receipt.message_id.as_deref(),
+                "window summary published"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            counts.publish_failures += 1;
             tracing::error!(
-                verdict = "alert",
+                verdict = "summary",
                 error_type = "AlertNotDelivered",
-                actor = alert.actor.as_str(),
-                function_name = alert.function_name.as_str(),
-                event_id = summary.event_id.as_deref(),
-                envelope_id = envelope.id.as_deref(),
-                destination = e.destination(),
+                dedup_key = group.dedup_key.as_str(),
                 error = %e,
-                "alert not delivered"
+                "window summary not delivered"
             );
             Err(InvocationError::NotDelivered(e))
         }
     }
+}
+
+/// The scheduled sweep: one summary for each closed window that held more than one alert.
+async fn sweep<S: AlertSink, T: Store>(
+    pipeline: &Pipeline<'_, S, T>,
+    clock: Clock,
+    counts: &mut Counts,
+) -> Result<Summary, InvocationError> {
+    let due = pipeline
+        .store
+        .due_groups(clock.now)
+        .await
+        .map_err(InvocationError::Store)?;
+    let mut summary = Summary::new("summaries");
+    for (group, version) in due {
+        publish_summary(pipeline, &GroupSummary::of(&group), counts).await?;
+        let mut done = group;
+        done.summarized = true;
+        match pipeline.store.save_group(&done, Some(version)).await {
+            Ok(Saved::Saved) => {}
+            // An alert of that key opened a new window meanwhile and carried this summary.
+            Ok(Saved::Conflict) => {}
+            Err(e) => return Err(InvocationError::Store(e)),
+        }
+    }
+    summary.summaries_published = Some(counts.summaries_published);
+    tracing::info!(
+        verdict = "summaries",
+        summaries_published = counts.summaries_published,
+        "summary sweep"
+    );
+    Ok(summary)
 }
 
 /// JSON log lines on stderr (stdout carries metrics, and alert documents with `ALERT_STDOUT=1`).
@@ -419,34 +927,180 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Serves invocations until the runtime stops: builds the sink once (SDK configuration and SNS
-/// client included), then hands a reference to every invocation.
+/// Serves invocations until the runtime stops: reads the policy and builds the SDK clients once
+/// (SNS, DynamoDB, SSM, as the settings need them), then hands references to every invocation.
+/// A policy that cannot be read or used at start stops the process (exit code 2).
 pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
-    let _ = CANARY.set(settings.canary);
+    let _ = CANARY.set(settings.canary.clone());
     if !settings.account_names.is_empty() {
         tracing::info!(
             accounts = settings.account_names.len(),
             "alerts name accounts from {ACCOUNT_NAMES_VARIABLE}"
         );
     }
-    let detector = Detector::default().with_account_names(settings.account_names);
-    match settings.alert_topic {
-        Some(topic) => {
-            let config = load_sdk_config().await;
+    let needs_aws = settings.alert_topic.is_some()
+        || settings.dedup_table.is_some()
+        || matches!(settings.policy, PolicySource::Parameter(_));
+    let config = match needs_aws {
+        true => Some(load_sdk_config().await),
+        false => None,
+    };
+    let ssm = match (&settings.policy, &config) {
+        (PolicySource::Parameter(_), Some(config)) => Some(aws_sdk_ssm::Client::new(config)),
+        _ => None,
+    };
+    let policy = match LivePolicy::load(
+        settings.policy.clone(),
+        ssm,
+        settings.policy_refresh,
+        settings.account_names.clone(),
+    )
+    .await
+    {
+        Ok(policy) => policy,
+        Err(e) => {
+            // Without a policy in force nothing can be judged as the team decided: refuse to
+            // start, loudly (every event fails and is kept), rather than run the wrong rule.
+            tracing::error!(variable = "policy", error = %e, "invalid policy");
+            eprintln!("lambda-code-watch-handler: invalid policy: {e}");
+            std::process::exit(2);
+        }
+    };
+    {
+        let (detector, _) = policy.current().await;
+        tracing::info!(
+            policy = %policy.source().describe(),
+            suppressions = detector.policy().suppressions.len(),
+            people_widened = !detector.policy().people.is_original(),
+            "policy in force"
+        );
+        log_expired(&detector);
+    }
+    let store = match (&settings.dedup_table, &config) {
+        (Some(table), Some(config)) => {
+            tracing::info!(
+                table = table.as_str(),
+                window_minutes = settings.window_minutes,
+                "exactly-once delivery and grouping with DynamoDB"
+            );
+            AnyStore::Dynamo(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(config),
+                table.clone(),
+            ))
+        }
+        _ => {
+            tracing::warn!(
+                "{DEDUP_TABLE_VARIABLE} is unset: no deduplication (a repeated delivery alerts again) and no grouping"
+            );
+            AnyStore::None(NoStore)
+        }
+    };
+    let window = match store {
+        AnyStore::Dynamo(_) => Window::minutes(settings.window_minutes),
+        AnyStore::None(_) => Window::minutes(0),
+    };
+    let sink = match (settings.alert_topic, &config) {
+        (Some(topic), Some(config)) => {
             tracing::info!(
                 topic = topic.as_str(),
                 topic_region = topic.region(),
                 region = config.region().map(|r| r.as_ref()),
                 "publishing alerts to SNS"
             );
-            let sink = SnsSink::new(sns_client_for(&config, &topic), topic);
-            serve(&detector, &sink).await
+            Destination::Sns(SnsSink::new(sns_client_for(config, &topic), topic))
         }
-        None => {
+        _ => {
             tracing::warn!(
                 "{STDOUT_VARIABLE}=1: alerts are written to stdout, not published (local runs only)"
             );
-            serve(&detector, &StdoutSink).await
+            Destination::Stdout(StdoutSink)
+        }
+    };
+    let function_name = settings.canary.function_name.clone();
+    serve(&sink, &store, window, &policy, &function_name).await
+}
+
+/// Where alerts go in this process.
+enum Destination {
+    Sns(SnsSink),
+    Stdout(StdoutSink),
+}
+
+impl AlertSink for Destination {
+    async fn deliver(
+        &self,
+        alert: &Alert,
+    ) -> Result<lambda_code_watch::sink::Receipt, DeliveryError> {
+        match self {
+            Destination::Sns(sink) => sink.deliver(alert).await,
+            Destination::Stdout(sink) => sink.deliver(alert).await,
+        }
+    }
+
+    async fn deliver_summary(
+        &self,
+        summary: &GroupSummary,
+    ) -> Result<lambda_code_watch::sink::Receipt, DeliveryError> {
+        match self {
+            Destination::Sns(sink) => sink.deliver_summary(summary).await,
+            Destination::Stdout(sink) => sink.deliver_summary(summary).await,
+        }
+    }
+}
+
+/// What this process remembers.
+enum AnyStore {
+    Dynamo(DynamoStore),
+    None(NoStore),
+}
+
+impl Store for AnyStore {
+    fn remembers(&self) -> bool {
+        matches!(self, AnyStore::Dynamo(_))
+    }
+    async fn claim(&self, event_id: &str, now: i64, lease_until: i64) -> Result<Claim, StoreError> {
+        match self {
+            AnyStore::Dynamo(s) => s.claim(event_id, now, lease_until).await,
+            AnyStore::None(s) => s.claim(event_id, now, lease_until).await,
+        }
+    }
+    async fn complete(
+        &self,
+        event_id: &str,
+        message_id: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Dynamo(s) => s.complete(event_id, message_id, now).await,
+            AnyStore::None(s) => s.complete(event_id, message_id, now).await,
+        }
+    }
+    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Dynamo(s) => s.release(event_id).await,
+            AnyStore::None(s) => s.release(event_id).await,
+        }
+    }
+    async fn load_group(&self, key: &str) -> Result<Option<store::Versioned>, StoreError> {
+        match self {
+            AnyStore::Dynamo(s) => s.load_group(key).await,
+            AnyStore::None(s) => s.load_group(key).await,
+        }
+    }
+    async fn save_group(
+        &self,
+        group: &grouping::Group,
+        expected: Option<u64>,
+    ) -> Result<Saved, StoreError> {
+        match self {
+            AnyStore::Dynamo(s) => s.save_group(group, expected).await,
+            AnyStore::None(s) => s.save_group(group, expected).await,
+        }
+    }
+    async fn due_groups(&self, now: i64) -> Result<Vec<store::Versioned>, StoreError> {
+        match self {
+            AnyStore::Dynamo(s) => s.due_groups(now).await,
+            AnyStore::None(s) => s.due_groups(now).await,
         }
     }
 }
@@ -460,9 +1114,40 @@ fn sns_client_for(config: &aws_config::SdkConfig, topic: &TopicArn) -> aws_sdk_s
     aws_sdk_sns::Client::from_conf(sns_config)
 }
 
-async fn serve<S: AlertSink>(detector: &Detector, sink: &S) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handle_event(detector, sink, event.payload)
+async fn serve<S: AlertSink + Sync, T: Store + Sync, R: ParameterReader>(
+    sink: &S,
+    store: &T,
+    window: Window,
+    policy: &LivePolicy<R>,
+    function_name: &str,
+) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        let (detector, rejected) = policy.current().await;
+        if let Some(rejected) = rejected {
+            tracing::error!(
+                policy = %policy.source().describe(),
+                error = %rejected.error,
+                "policy refresh refused: the last good policy stays in force"
+            );
+            let counts = Counts {
+                policy_rejected: 1,
+                ..Counts::default()
+            };
+            write_metrics(function_name, &counts, &[]);
+        }
+        let pipeline = Pipeline {
+            detector: &detector,
+            sink,
+            store,
+            window,
+            function_name,
+        };
+        handle(
+            &pipeline,
+            event.payload,
+            Clock::until_deadline(event.context.deadline()),
+        )
+        .await
     }))
     .await
 }
@@ -480,6 +1165,7 @@ mod tests {
     #[derive(Default)]
     struct FakeSink {
         delivered: Mutex<Vec<Alert>>,
+        summaries: Mutex<Vec<GroupSummary>>,
         fail: bool,
     }
 
@@ -491,6 +1177,17 @@ mod tests {
             self.delivered.lock().unwrap().push(alert.clone());
             Ok(Receipt {
                 message_id: Some("message-1".into()),
+                truncated_bytes: 0,
+            })
+        }
+
+        async fn deliver_summary(&self, summary: &GroupSummary) -> Result<Receipt, DeliveryError> {
+            if self.fail {
+                return Err(DeliveryError::new("fake-topic", "refused"));
+            }
+            self.summaries.lock().unwrap().push(summary.clone());
+            Ok(Receipt {
+                message_id: Some("summary-1".into()),
                 truncated_bytes: 0,
             })
         }
@@ -646,6 +1343,7 @@ mod tests {
             alert_title: None,
             message_id: None,
             truncated_bytes: 0,
+            ..Summary::new("quiet")
         };
         assert_eq!(
             serde_json::to_string(&summary).unwrap(),
@@ -866,6 +1564,279 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(summary.verdict, "alert");
+    }
+
+    // ------------------------------------------------------------ policy, exactly once, grouping
+
+    use crate::store::MemoryStore;
+    use lambda_code_watch::Policy;
+
+    fn pipeline<'a>(
+        detector: &'a Detector,
+        sink: &'a FakeSink,
+        store: &'a MemoryStore,
+        minutes: u32,
+    ) -> Pipeline<'a, FakeSink, MemoryStore> {
+        Pipeline {
+            detector,
+            sink,
+            store,
+            window: Window::minutes(minutes),
+            function_name: "code-watch-fn",
+        }
+    }
+
+    fn at(now: i64) -> Clock {
+        Clock {
+            now,
+            lease_until: now + 15,
+        }
+    }
+
+    fn with_id(id: &str) -> Value {
+        let mut record = iam_user_update();
+        record["eventID"] = json!(id);
+        in_envelope(record)
+    }
+
+    #[tokio::test]
+    async fn the_same_event_twice_alerts_once() {
+        let (detector, sink, store) = (
+            Detector::default(),
+            FakeSink::default(),
+            MemoryStore::default(),
+        );
+        let p = pipeline(&detector, &sink, &store, 60);
+        let first = handle(&p, with_id("e1"), at(1000)).await.unwrap();
+        assert_eq!(first.delivery.as_deref(), Some("published"));
+        let again = handle(&p, with_id("e1"), at(1001)).await.unwrap();
+        assert_eq!(again.delivery.as_deref(), Some("duplicate"));
+        assert_eq!(
+            again.message_id.as_deref(),
+            Some("message-1"),
+            "names the first delivery"
+        );
+        assert_eq!(sink.delivered.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_is_released_and_the_retry_delivers_once() {
+        let (detector, store) = (Detector::default(), MemoryStore::default());
+        let failing = FakeSink {
+            fail: true,
+            ..FakeSink::default()
+        };
+        let error = handle(
+            &pipeline(&detector, &failing, &store, 60),
+            with_id("e1"),
+            at(1000),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.error_type(), "AlertNotDelivered");
+        let sink = FakeSink::default();
+        let p = pipeline(&detector, &sink, &store, 60);
+        let retry = handle(&p, with_id("e1"), at(1060)).await.unwrap();
+        assert_eq!(retry.delivery.as_deref(), Some("published"), "{retry:?}");
+        let again = handle(&p, with_id("e1"), at(1120)).await.unwrap();
+        assert_eq!(again.delivery.as_deref(), Some("duplicate"));
+        assert_eq!(sink.delivered.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_event_claimed_by_a_live_invocation_is_retried_later_and_a_dead_ones_claim_expires()
+    {
+        let (detector, sink, store) = (
+            Detector::default(),
+            FakeSink::default(),
+            MemoryStore::default(),
+        );
+        assert_eq!(store.claim("e1", 1000, 1015).await.unwrap(), Claim::Claimed);
+        let p = pipeline(&detector, &sink, &store, 60);
+        let error = handle(&p, with_id("e1"), at(1005)).await.unwrap_err();
+        assert_eq!(error.error_type(), "EventInProgress");
+        assert!(sink.delivered.lock().unwrap().is_empty());
+        // The claimant died (its lease ran out) without delivering: the retry delivers.
+        let retry = handle(&p, with_id("e1"), at(1100)).await.unwrap();
+        assert_eq!(retry.delivery.as_deref(), Some("published"));
+        assert_eq!(sink.delivered.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn alerts_of_one_key_are_grouped_then_summarised_and_other_keys_are_not_held() {
+        let (detector, sink, store) = (
+            Detector::default(),
+            FakeSink::default(),
+            MemoryStore::default(),
+        );
+        let p = pipeline(&detector, &sink, &store, 60);
+        let one = handle(&p, with_id("e1"), at(1000)).await.unwrap();
+        let two = handle(&p, with_id("e2"), at(1600)).await.unwrap();
+        let three = handle(&p, with_id("e3"), at(3000)).await.unwrap();
+        assert_eq!(one.delivery.as_deref(), Some("published"));
+        assert_eq!(
+            (two.delivery.as_deref(), two.group_count),
+            (Some("grouped"), Some(2))
+        );
+        assert_eq!(
+            (three.delivery.as_deref(), three.group_count),
+            (Some("grouped"), Some(3))
+        );
+        // A repeat of a grouped event is not counted twice.
+        let repeat = handle(&p, with_id("e2"), at(3100)).await.unwrap();
+        assert_eq!(repeat.delivery.as_deref(), Some("duplicate"));
+        // Another person: another key, delivered at once.
+        let mut other = iam_user_update();
+        other["eventID"] = json!("o1");
+        other["userIdentity"]["userName"] = json!("mallory");
+        let other = handle(&p, in_envelope(other), at(3200)).await.unwrap();
+        assert_eq!(other.delivery.as_deref(), Some("published"));
+        assert_eq!(sink.delivered.lock().unwrap().len(), 2);
+
+        let schedule = json!({"version": "0", "id": "s1", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2019-01-01T00:00:00Z",
+            "region": "us-west-2", "resources": [], "detail": {}});
+        let early = handle(&p, schedule.clone(), at(4599)).await.unwrap();
+        assert_eq!(
+            early.summaries_published,
+            Some(0),
+            "the window is still open"
+        );
+        let swept = handle(&p, schedule.clone(), at(4600)).await.unwrap();
+        assert_eq!(swept.verdict, "summaries");
+        assert_eq!(swept.summaries_published, Some(1));
+        let summaries = sink.summaries.lock().unwrap().clone();
+        assert_eq!(summaries.len(), 1);
+        assert_eq!(summaries[0].count, 3);
+        assert_eq!(summaries[0].event_ids, vec!["e1", "e2", "e3"]);
+        let again = handle(&p, schedule, at(4900)).await.unwrap();
+        assert_eq!(again.summaries_published, Some(0), "one summary per window");
+    }
+
+    #[tokio::test]
+    async fn the_next_alert_after_a_window_carries_its_summary_if_the_sweep_has_not() {
+        let (detector, sink, store) = (
+            Detector::default(),
+            FakeSink::default(),
+            MemoryStore::default(),
+        );
+        let p = pipeline(&detector, &sink, &store, 60);
+        handle(&p, with_id("e1"), at(1000)).await.unwrap();
+        handle(&p, with_id("e2"), at(1100)).await.unwrap();
+        let next = handle(&p, with_id("e3"), at(4700)).await.unwrap();
+        assert_eq!(next.delivery.as_deref(), Some("published"));
+        assert_eq!(sink.summaries.lock().unwrap()[0].count, 2);
+        assert_eq!(sink.delivered.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn window_zero_publishes_every_event_once() {
+        let (detector, sink, store) = (
+            Detector::default(),
+            FakeSink::default(),
+            MemoryStore::default(),
+        );
+        let p = pipeline(&detector, &sink, &store, 0);
+        for id in ["e1", "e2", "e3", "e1"] {
+            handle(&p, with_id(id), at(1000)).await.unwrap();
+        }
+        assert_eq!(sink.delivered.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_suppressed_alert_is_reported_not_delivered() {
+        let policy = Policy::parse(
+            "policy.toml",
+            "[[suppress]]\nreason = \"production deploys by john\"\nfunctions = [\"production-*\"]\n",
+        )
+        .unwrap();
+        let (detector, sink, store) = (
+            Detector::new(policy),
+            FakeSink::default(),
+            MemoryStore::default(),
+        );
+        let summary = handle(
+            &pipeline(&detector, &sink, &store, 60),
+            with_id("e1"),
+            at(1000),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary.verdict, "suppressed");
+        assert_eq!(summary.suppressed_by.as_deref(), Some("suppress[1]"));
+        assert_eq!(
+            summary.reason.as_deref(),
+            Some("production deploys by john")
+        );
+        assert!(sink.delivered.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_canary_stays_quiet_whatever_people_says() {
+        let _ = CANARY.set(Canary {
+            role_arn: Some(CANARY_ROLE.into()),
+            target_function: None,
+            function_name: "code-watch-fn".into(),
+        });
+        let policy = Policy::parse(
+            "policy.toml",
+            "[people]\nrole_names = [\"*\"]\nsource_identity = true\nroot = true\nidentity_center_users = true\n",
+        )
+        .unwrap();
+        let detector = Detector::new(policy);
+        let mut canary = canary_update();
+        canary["userIdentity"]["sessionContext"]["sourceIdentity"] = json!("someone");
+        canary["userIdentity"]["onBehalfOf"] = json!({"userId": "u-1", "identityStoreArn": "arn:aws:identitystore::1:identitystore/d-1"});
+        // The policy would make it a person...
+        let record = Record::from_value(canary.clone()).unwrap();
+        assert!(detector.assess(&record).alert().is_some());
+        // ...but the canary check runs first.
+        let (sink, store) = (FakeSink::default(), MemoryStore::default());
+        let summary = handle(
+            &pipeline(&detector, &sink, &store, 60),
+            in_envelope(canary),
+            at(1000),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary.reason.as_deref(), Some("canary"));
+        assert!(sink.delivered.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn dedup_and_policy_settings_are_checked() {
+        const TOPIC: (&str, &str) = (TOPIC_VARIABLE, "arn:aws:sns:us-east-1:123456789012:alerts");
+        let read = settings(&[TOPIC]).unwrap();
+        assert_eq!((read.dedup_table, read.window_minutes), (None, 60));
+        assert_eq!(read.policy, PolicySource::Original);
+        let read = settings(&[
+            TOPIC,
+            (DEDUP_TABLE_VARIABLE, "lcw-events"),
+            (DEDUP_WINDOW_VARIABLE, "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (read.dedup_table.as_deref(), read.window_minutes),
+            (Some("lcw-events"), 0)
+        );
+        for (variable, bad) in [
+            (DEDUP_WINDOW_VARIABLE, "sixty"),
+            (DEDUP_WINDOW_VARIABLE, "-1"),
+            (DEDUP_WINDOW_VARIABLE, "1441"),
+            (DEDUP_TABLE_VARIABLE, "a b"),
+            (POLICY_REFRESH_VARIABLE, "0"),
+        ] {
+            let error = settings(&[TOPIC, (variable, bad)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{bad}");
+            assert!(error.to_string().contains(&format!("{bad:?}")), "{error}");
+        }
+        let both = settings(&[
+            TOPIC,
+            (POLICY_FILE_VARIABLE, "p.toml"),
+            (POLICY_PARAMETER_VARIABLE, "/p"),
+        ])
+        .unwrap_err();
+        assert!(both.to_string().contains("both set"), "{both}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_smithy_http_client::tls;
 use lambda_code_watch::alert::Alert;
+use lambda_code_watch::grouping::GroupSummary;
 use lambda_code_watch::sink::sns_message::{self, ATTRIBUTE_DATA_TYPE, SnsMessage, TopicArn};
 use lambda_code_watch::sink::{AlertSink, DeliveryError, Receipt};
 use std::time::Duration;
@@ -68,9 +69,12 @@ impl SnsSink {
     }
 }
 
-impl AlertSink for SnsSink {
-    async fn deliver(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
-        let message = SnsMessage::for_alert(alert).map_err(|e| self.failure(e.to_string()))?;
+impl SnsSink {
+    async fn publish(
+        &self,
+        message: &SnsMessage,
+        fifo_deduplication_id: Option<String>,
+    ) -> Result<Receipt, DeliveryError> {
         let mut request = self
             .client
             .publish()
@@ -94,7 +98,7 @@ impl AlertSink for SnsSink {
         }
         if self.topic.is_fifo() {
             request = request.message_group_id(sns_message::fifo_group_id());
-            if let Some(id) = sns_message::fifo_deduplication_id(alert) {
+            if let Some(id) = fifo_deduplication_id {
                 request = request.message_deduplication_id(id);
             }
         }
@@ -108,5 +112,19 @@ impl AlertSink for SnsSink {
             message_id: output.message_id,
             truncated_bytes: message.truncated_bytes,
         })
+    }
+}
+
+impl AlertSink for SnsSink {
+    async fn deliver(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
+        let message = SnsMessage::for_alert(alert).map_err(|e| self.failure(e.to_string()))?;
+        let id = sns_message::fifo_deduplication_id(alert).map(str::to_owned);
+        self.publish(&message, id).await
+    }
+
+    async fn deliver_summary(&self, summary: &GroupSummary) -> Result<Receipt, DeliveryError> {
+        let message = SnsMessage::for_summary(summary);
+        let id = sns_message::fifo_summary_deduplication_id(summary);
+        self.publish(&message, Some(id)).await
     }
 }

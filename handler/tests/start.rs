@@ -30,6 +30,10 @@ fn start_with(vars: &[(&str, &str)]) -> std::process::Output {
         .env_remove("ALERT_TOPIC_ARN")
         .env_remove("ALERT_STDOUT")
         .env_remove("ACCOUNT_NAMES")
+        .env_remove("POLICY_FILE")
+        .env_remove("POLICY_PARAMETER")
+        .env_remove("DEDUP_TABLE")
+        .env_remove("DEDUP_WINDOW_MINUTES")
         .env_remove("AWS_LAMBDA_RUNTIME_API");
     for (name, value) in vars {
         command.env(name, value);
@@ -94,4 +98,56 @@ fn account_names_that_do_not_parse_stop_the_start() {
     assert_ne!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("invalid ACCOUNT_NAMES"), "{stderr}");
+}
+
+#[test]
+fn a_bad_policy_stops_the_start_naming_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("lcw-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[suppress]]\nreason = \"sandbox\"\nfunctions = [\"sandbox-[\"]\n",
+    )
+    .unwrap();
+    let path = policy.to_string_lossy().into_owned();
+    let output = start_with(&[("ALERT_STDOUT", "1"), ("POLICY_FILE", &path)]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "invalid policy: {path}:3: suppress[1].functions: invalid glob"
+        )),
+        "{stderr}"
+    );
+
+    // Missing: the same.
+    let output = start_with(&[
+        ("ALERT_STDOUT", "1"),
+        ("POLICY_FILE", "/no/such/policy.toml"),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/no/such/policy.toml"));
+
+    // Good: the process goes on to the runtime (absent here), not exit code 2.
+    std::fs::write(&policy, "[people]\nroot = true\n").unwrap();
+    let output = start_with(&[("ALERT_STDOUT", "1"), ("POLICY_FILE", &path)]);
+    assert_ne!(output.status.code(), Some(2), "{output:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_dedup_settings_stop_the_start_naming_the_variable() {
+    for (variable, value) in [
+        ("DEDUP_WINDOW_MINUTES", "an hour"),
+        ("DEDUP_TABLE", "no spaces allowed"),
+    ] {
+        let output = start_with(&[("ALERT_STDOUT", "1"), (variable, value)]);
+        assert_eq!(output.status.code(), Some(2), "{variable}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(variable) && stderr.contains(value),
+            "{stderr}"
+        );
+    }
 }

@@ -3,10 +3,11 @@
 //! the library's.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lambda_code_watch::grouping::Window;
 use lambda_code_watch::scan::{self, Format, Options, Summary};
 use lambda_code_watch::sql::{self, Dialect, RuleSql, TableName};
 use lambda_code_watch::window::TimeWindow;
-use lambda_code_watch::{AccountNames, Detector};
+use lambda_code_watch::{AccountNames, Detector, Policy};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,15 +64,18 @@ const SCAN_AFTER_HELP: &str = "\
 Output:
   stdout  the alerts, in input order
   stderr  every unreadable part of the input as 'path:line: reason', then a summary with the
-          counts of inputs, records, alerts, quiet records by reason, and errors
+          counts of inputs, records, alerts, quiet records by reason, and errors; with --policy,
+          alerts suppressed per entry (and a line for every alert an expired entry would have
+          hidden); with --group, how many notifications the team would have received
 
 Exit status:
   0  all input was read (whether or not there were alerts)
   1  some input could not be read or parsed (everything else was still scanned)
-  2  usage error
+  2  usage error, or a policy file that cannot be used (the message names file, line and key)
 
 Examples:
   lambda-code-watch scan events/
+  lambda-code-watch scan --policy examples/policy.toml --group ~/cloudtrail/
   lambda-code-watch scan --format text ~/cloudtrail/AWSLogs/111122223333/CloudTrail/
   lambda-code-watch scan --since 2025-01-01 --until 2025-12-31 s3://org-trail-bucket/AWSLogs/o-abc123/
   AWS_PROFILE=security-audit lambda-code-watch scan --accounts 111122223333 --regions eu-west-1 \\
@@ -96,6 +100,18 @@ struct ScanArgs {
     /// time)
     #[arg(long)]
     explain: bool,
+    /// Tuning policy (TOML): who else counts as a person, and which alerts are suppressed; the
+    /// same document the Lambda function reads
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Group alerts as the Lambda does (by title, in windows by eventTime) and print what the
+    /// team would have received: each window's first alert and one summary per window that held
+    /// more
+    #[arg(long)]
+    group: bool,
+    /// Grouping window in minutes (with --group; 0 turns grouping off)
+    #[arg(long, value_name = "MINUTES", default_value_t = 60, requires = "group")]
+    window_minutes: u32,
     /// Inputs scanned at once [default: number of CPUs]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
@@ -210,6 +226,7 @@ fn run_scan(args: ScanArgs) -> ExitCode {
             FormatArg::Text => Format::Text,
         },
         explain: args.explain,
+        group: args.group.then(|| Window::minutes(args.window_minutes)),
         ..Options::default()
     };
     if let Some(jobs) = args.jobs {
@@ -229,6 +246,7 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         Ok(detector) => detector,
         Err(e) => return usage_error(&e),
     };
+    report_expired_entries(&detector);
     if args.paths.iter().any(|p| is_s3(p)) {
         return run_s3_scan(args, options, detector);
     }
@@ -242,19 +260,41 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         out.flush()?;
         Ok(scanned)
     });
-    report(result, summary, &mut err, || {})
+    report(result, summary, &detector, &options, &mut err, || {})
 }
 
-/// The detector the scan runs: the original rule, naming accounts from `--account-names`.
+/// The detector the scan runs: the original rule, or the rule tuned by `--policy`, naming accounts
+/// from `--account-names`.
 fn detector_for(args: &ScanArgs) -> Result<Detector, String> {
+    let detector = match &args.policy {
+        None => Detector::default(),
+        Some(path) => {
+            Detector::new(Policy::load(path).map_err(|e| format!("invalid policy: {e}"))?)
+        }
+    };
     let Some(path) = &args.account_names else {
-        return Ok(Detector::default());
+        return Ok(detector);
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("--account-names {}: {e}", path.display()))?;
     let names = AccountNames::from_json(&text)
         .map_err(|e| format!("--account-names {}: {e}", path.display()))?;
-    Ok(Detector::default().with_account_names(names))
+    Ok(detector.with_account_names(names))
+}
+
+/// Says at start which policy entries have expired (and, during the scan, every alert one of them
+/// would have hidden).
+fn report_expired_entries(detector: &Detector) {
+    for entry in detector.expired_entries() {
+        eprintln!(
+            "{}:{}: {} (\"{}\") expired after {}: it no longer suppresses anything",
+            detector.policy().source,
+            entry.line,
+            entry.name(),
+            lambda_code_watch::alert::printable(&entry.reason),
+            entry.expires.map(|d| d.to_string()).unwrap_or_default()
+        );
+    }
 }
 
 fn usage_error(message: &str) -> ExitCode {
@@ -411,11 +451,18 @@ fn run_s3_scan(args: ScanArgs, mut options: Options, detector: Detector) -> Exit
         Ok(scanned)
     });
     drop(inputs);
-    report(result, summary, &mut io::stderr(), || {
-        if let Some(progress) = &progress {
-            progress.finish();
-        }
-    })
+    report(
+        result,
+        summary,
+        &detector,
+        &options,
+        &mut io::stderr(),
+        || {
+            if let Some(progress) = &progress {
+                progress.finish();
+            }
+        },
+    )
 }
 
 /// Prints the summary (after `before_summary`, e.g. clearing a progress bar) and gives the exit
@@ -423,6 +470,8 @@ fn run_s3_scan(args: ScanArgs, mut options: Options, detector: Detector) -> Exit
 fn report(
     result: io::Result<Summary>,
     mut summary: Summary,
+    detector: &Detector,
+    options: &Options,
     err: &mut dyn Write,
     before_summary: impl FnOnce(),
 ) -> ExitCode {
@@ -433,6 +482,49 @@ fn report(
                 errors: summary.errors + scanned.errors,
                 ..scanned
             };
+            for entry in &detector.policy().suppressions {
+                let _ = writeln!(
+                    err,
+                    "{}: {} alert(s) suppressed (\"{}\"){}",
+                    entry.name(),
+                    summary.suppressed.get(&entry.number).copied().unwrap_or(0),
+                    lambda_code_watch::alert::printable(&entry.reason),
+                    match summary.expired_matches.get(&entry.number) {
+                        Some(n) =>
+                            format!("; expired: {n} alert(s) it would have hidden were delivered"),
+                        None => String::new(),
+                    }
+                );
+            }
+            if let Some(grouping) = &summary.grouping {
+                let _ = writeln!(
+                    err,
+                    "grouped by title in {}-minute windows: {} alert(s){} -> {} notification(s): {} delivered at once, {} summar{} of {} grouped alert(s){}",
+                    options.group.map_or(0, |window| window.as_minutes()),
+                    grouping.alerts,
+                    if grouping.repeats > 0 {
+                        format!(
+                            " ({} repeating an event id already seen, dropped)",
+                            grouping.repeats
+                        )
+                    } else {
+                        String::new()
+                    },
+                    grouping.delivered + grouping.summaries,
+                    grouping.delivered,
+                    grouping.summaries,
+                    if grouping.summaries == 1 { "y" } else { "ies" },
+                    grouping.grouped,
+                    if grouping.untimed > 0 {
+                        format!(
+                            " ({} without a usable eventTime, each delivered alone)",
+                            grouping.untimed
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             let _ = writeln!(err, "{summary}");
             if summary.errors == 0 {
                 ExitCode::SUCCESS

@@ -9,6 +9,7 @@
 //! (rendering is `alert.rs`, also for the Subject, which is only made safe here).
 
 use crate::alert::Alert;
+use crate::grouping::GroupSummary;
 use std::fmt;
 use std::future::Future;
 
@@ -22,6 +23,12 @@ pub trait AlertSink {
     /// not report success.
     fn deliver(&self, alert: &Alert)
     -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+
+    /// Delivers the summary of a closed grouping window, with the same guarantee.
+    fn deliver_summary(
+        &self,
+        summary: &GroupSummary,
+    ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
 }
 
 /// Proof of delivery.

@@ -12,6 +12,7 @@
 //! truncating fields of a copy and rendering that copy with the same `Alert` methods.
 
 use crate::alert::{Alert, RULE_ID, RULE_NAME};
+use crate::grouping::GroupSummary;
 use serde_json::Value;
 use std::fmt;
 
@@ -98,6 +99,32 @@ impl SnsMessage {
             truncated_bytes: fitted.truncated_bytes,
             attributes,
         })
+    }
+
+    /// The publish content for a grouping window's summary (small: at most
+    /// [`crate::grouping::MAX_EVENT_IDS`] event ids, so it always fits).
+    pub fn for_summary(summary: &GroupSummary) -> SnsMessage {
+        let document = summary.to_json();
+        let message =
+            serde_json::json!({"default": &document, "email": summary.to_text()}).to_string();
+        let attributes = [
+            ("severity", summary.severity),
+            ("rule_id", summary.rule_id),
+            ("kind", summary.kind),
+        ]
+        .into_iter()
+        .map(|(name, value)| MessageAttribute {
+            name,
+            value: value.to_owned(),
+        })
+        .collect();
+        SnsMessage {
+            subject: subject(&summary.title),
+            message,
+            document,
+            truncated_bytes: 0,
+            attributes,
+        }
     }
 
     /// Total bytes SNS counts for this publish: message plus attributes (and the Subject, to be safe).
@@ -238,6 +265,18 @@ pub fn fifo_deduplication_id(alert: &Alert) -> Option<&str> {
         .event_id
         .as_deref()
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
+}
+
+/// `MessageDeduplicationId` for a summary on a FIFO topic: the same window always gets the same id
+/// (its key and start), so a summary published twice within five minutes reaches subscribers once.
+pub fn fifo_summary_deduplication_id(summary: &GroupSummary) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: stable across processes of one build, which is all a five-minute
+    // deduplication window needs.
+    let mut hasher = std::hash::DefaultHasher::new();
+    summary.dedup_key.hash(&mut hasher);
+    summary.window_start.hash(&mut hasher);
+    format!("summary-{:016x}", hasher.finish())
 }
 
 /// An SNS topic ARN: `arn:<partition>:sns:<region>:<12-digit account>:<topic name>`.

@@ -6,6 +6,7 @@
 
 use super::{AlertSink, DeliveryError, Receipt};
 use crate::alert::Alert;
+use crate::grouping::GroupSummary;
 use std::io::Write as _;
 
 /// Writes alerts to standard output.
@@ -15,7 +16,10 @@ pub struct StdoutSink;
 impl StdoutSink {
     /// Writes one alert line; a closed or full stdout is a delivery failure, not a silent loss.
     pub fn write(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
-        let mut line = alert.to_json();
+        self.write_line(alert.to_json())
+    }
+
+    fn write_line(&self, mut line: String) -> Result<Receipt, DeliveryError> {
         line.push('\n');
         let mut out = std::io::stdout().lock();
         out.write_all(line.as_bytes())
@@ -28,5 +32,9 @@ impl StdoutSink {
 impl AlertSink for StdoutSink {
     async fn deliver(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
         self.write(alert)
+    }
+
+    async fn deliver_summary(&self, summary: &GroupSummary) -> Result<Receipt, DeliveryError> {
+        self.write_line(summary.to_json())
     }
 }

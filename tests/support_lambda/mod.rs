@@ -25,6 +25,7 @@ pub const BUILD_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 /// One invocation, SDK retries and backoff included.
 pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+#[allow(unused_imports)] // not every test file lists sample events
 pub use crate::common::{event_files, repo_dir};
 
 /// The tools these tests drive, found on PATH or in the repo's `.venv/bin`.
@@ -345,6 +346,11 @@ const AWS_VARIABLES_TO_CLEAR: &[&str] = &[
     "CANARY_ROLE_ARN",
     "CANARY_TARGET_FUNCTION",
     "ACCOUNT_NAMES",
+    "DEDUP_TABLE",
+    "DEDUP_WINDOW_MINUTES",
+    "POLICY_PARAMETER",
+    "POLICY_FILE",
+    "POLICY_REFRESH_SECONDS",
 ];
 
 impl Watch {
@@ -545,12 +551,48 @@ pub enum Fault {
     HangUp,
     /// Reads the request and never answers (until the proxy stops).
     Stall,
+    /// Reads the request and answers `200` with a body that is not SNS's XML.
+    Malformed,
 }
 
 #[derive(Default)]
 struct Plan {
     next: VecDeque<Fault>,
     always: Option<Fault>,
+    random: Option<RandomFaults>,
+}
+
+/// Each request fails with probability `percent`, with one of `faults` (xorshift from `state`).
+struct RandomFaults {
+    state: u64,
+    percent: u64,
+    faults: Vec<Fault>,
+    /// Faults injected so far, by kind.
+    injected: Vec<(Fault, usize)>,
+}
+
+impl RandomFaults {
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        x
+    }
+
+    fn draw(&mut self) -> Option<Fault> {
+        if self.next_u64() % 100 >= self.percent || self.faults.is_empty() {
+            return None;
+        }
+        let index = (self.next_u64() % self.faults.len() as u64) as usize;
+        let fault = self.faults[index];
+        match self.injected.iter_mut().find(|(f, _)| *f == fault) {
+            Some((_, n)) => *n += 1,
+            None => self.injected.push((fault, 1)),
+        }
+        Some(fault)
+    }
 }
 
 /// An HTTP proxy in front of moto that fails requests as planned, then forwards them. Each
@@ -589,7 +631,8 @@ impl FaultProxy {
                 let Ok(stream) = stream else { continue };
                 let fault = {
                     let mut plan = plan.lock().unwrap_or_else(|e| e.into_inner());
-                    plan.next.pop_front().or(plan.always)
+                    let planned = plan.next.pop_front().or(plan.always);
+                    planned.or_else(|| plan.random.as_mut().and_then(RandomFaults::draw))
                 };
                 let (requests, forwarded, stop) =
                     (requests.clone(), forwarded.clone(), stop.clone());
@@ -617,6 +660,27 @@ impl FaultProxy {
     /// Fails every request with `fault` (`None`: forward everything).
     pub fn fail_always(&self, fault: Option<Fault>) {
         self.plan.lock().unwrap_or_else(|e| e.into_inner()).always = fault;
+    }
+
+    /// Fails each request with probability `percent` with one of `faults`, drawn from `seed`
+    /// (reproducible); `percent` 0 stops it.
+    pub fn fail_randomly(&self, seed: u64, percent: u64, faults: &[Fault]) {
+        self.plan.lock().unwrap_or_else(|e| e.into_inner()).random =
+            (percent > 0).then(|| RandomFaults {
+                state: seed.max(1),
+                percent,
+                faults: faults.to_vec(),
+                injected: Vec::new(),
+            });
+    }
+
+    /// The random faults injected so far, by kind.
+    pub fn random_faults_injected(&self) -> Vec<(Fault, usize)> {
+        let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+        plan.random
+            .as_ref()
+            .map(|r| r.injected.clone())
+            .unwrap_or_default()
     }
 
     /// (requests received, requests forwarded to moto) since the last call; resets both.
@@ -665,6 +729,16 @@ fn serve(
             Ok(())
         }
         Some(Fault::ServerError) => answer_error(&mut client, 500, "Receiver", "InternalError"),
+        Some(Fault::Malformed) => {
+            let body = "<html>not an SNS answer";
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            client.write_all(head.as_bytes())?;
+            client.write_all(body.as_bytes())?;
+            client.flush()
+        }
         Some(Fault::Throttling) => answer_error(&mut client, 400, "Sender", "Throttling"),
         None => {
             forwarded.fetch_add(1, Ordering::SeqCst);
