@@ -73,6 +73,39 @@ pub struct Detector {
     /// The day `expires` is judged against (UTC), fixed when the detector is built.
     today: Option<Date>,
     account_names: AccountNames,
+    canary: Option<Canary>,
+}
+
+/// The deployment's canary: a role that changes the code of one throwaway function on a schedule,
+/// so that its call arriving proves the whole path from CloudTrail to the detector works. Its call
+/// is quiet ([`QuietReason::Canary`]) whatever the policy says about people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canary {
+    /// `userIdentity.sessionContext.sessionIssuer.arn` of the canary's calls.
+    pub role_arn: String,
+    /// The function whose code the canary replaces; when set, the canary's role changing any other
+    /// function's code is judged by the rule like anyone else (a role given more rights than the
+    /// stack gave it must not buy silence).
+    pub target_function: Option<String>,
+}
+
+impl Canary {
+    /// Whether `record` is the canary's own code change: a successful `UpdateFunctionCode*` call
+    /// made with the canary's role (on its target function, when one is given). Compared on the
+    /// session issuer's ARN, which a person cannot take without assuming that role.
+    pub fn made(&self, record: &Record) -> bool {
+        !self.role_arn.is_empty()
+            && record.issuer_str("arn") == Some(self.role_arn.as_str())
+            && record.event_source() == Some(rule::EVENT_SOURCE)
+            && record
+                .event_name()
+                .is_some_and(|name| name.starts_with(rule::EVENT_NAME_PREFIX))
+            && !record.failed()
+            && self
+                .target_function
+                .as_deref()
+                .is_none_or(|target| record.function_name() == Some(target))
+    }
 }
 
 impl Detector {
@@ -87,6 +120,24 @@ impl Detector {
             policy: Arc::new(policy),
             today: Some(today),
             account_names: AccountNames::default(),
+            canary: None,
+        }
+    }
+
+    /// The canary's calls are quiet, with reason [`QuietReason::Canary`]. A detector without a
+    /// canary (`scan`, by default) judges them by the rule: a role, so `not-a-person`.
+    pub fn with_canary(mut self, canary: Option<Canary>) -> Detector {
+        self.canary = canary;
+        self
+    }
+
+    /// The policy `policy` in place of this detector's, expiry judged against today (UTC); the
+    /// account names and the canary stay.
+    pub fn with_policy(self, policy: Policy) -> Detector {
+        Detector {
+            policy: Arc::new(policy),
+            today: Some(crate::policy::today_utc()),
+            ..self
         }
     }
 
@@ -112,6 +163,13 @@ impl Detector {
 
     /// The outcome for one record.
     pub fn assess(&self, record: &Record) -> Outcome {
+        if self
+            .canary
+            .as_ref()
+            .is_some_and(|canary| canary.made(record))
+        {
+            return Outcome::Quiet(QuietReason::Canary);
+        }
         let person = match rule::evaluate_with(record, &self.policy.people) {
             Verdict::Alert(person) => person,
             Verdict::Quiet(reason) => return Outcome::Quiet(reason),

@@ -47,13 +47,24 @@ pub enum QuietReason {
     FailedCall,
     /// The caller is not a person: a role (CI/CD, services), an AWS service, the root user, or unknown.
     NotAPerson,
+    /// The deployment's own canary changing its throwaway function: a heartbeat, not a person
+    /// (only a detector told who the canary is says so; see `Detector::with_canary`).
+    Canary,
 }
 
 impl QuietReason {
-    pub const ALL: [QuietReason; 3] = [
+    /// The reasons of the original rule, in the order it checks them.
+    pub const RULE: [QuietReason; 3] = [
         QuietReason::OtherApi,
         QuietReason::FailedCall,
         QuietReason::NotAPerson,
+    ];
+    /// Every reason: the rule's, then the canary.
+    pub const ALL: [QuietReason; 4] = [
+        QuietReason::OtherApi,
+        QuietReason::FailedCall,
+        QuietReason::NotAPerson,
+        QuietReason::Canary,
     ];
 
     /// Short machine-readable name.
@@ -62,6 +73,7 @@ impl QuietReason {
             QuietReason::OtherApi => "other-api",
             QuietReason::FailedCall => "failed-call",
             QuietReason::NotAPerson => "not-a-person",
+            QuietReason::Canary => "canary",
         }
     }
 
@@ -71,6 +83,9 @@ impl QuietReason {
             QuietReason::OtherApi => "not a Lambda UpdateFunctionCode call",
             QuietReason::FailedCall => "the call failed (errorCode/errorMessage), no code changed",
             QuietReason::NotAPerson => "the caller is not an IAM user, federated user or SSO user",
+            QuietReason::Canary => {
+                "the deployment's canary changed its own throwaway function: a heartbeat, not a person"
+            }
         }
     }
 }

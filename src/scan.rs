@@ -200,7 +200,7 @@ pub struct Summary {
     pub records: u64,
     pub alerts: u64,
     /// Quiet records by reason, in [`QuietReason::ALL`] order.
-    pub quiet: [u64; 3],
+    pub quiet: [u64; QuietReason::ALL.len()],
     /// Inputs or parts of inputs that could not be read or parsed.
     pub errors: u64,
     /// Alerts not shown because their `eventTime` is outside [`Options::window`].
@@ -255,9 +255,13 @@ impl fmt::Display for Summary {
             write!(f, "{} suppressed, ", self.suppressed_total())?;
         }
         write!(f, "{} quiet (", self.quiet.iter().sum::<u64>())?;
-        for (i, reason) in QuietReason::ALL.into_iter().enumerate() {
+        for (i, reason) in QuietReason::RULE.into_iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
             write!(f, "{sep}{} {}", self.quiet(reason), reason.as_str())?;
+        }
+        // Only a detector told who the canary is finds its calls: shown when there are some.
+        if self.quiet(QuietReason::Canary) > 0 {
+            write!(f, ", {} canary", self.quiet(QuietReason::Canary))?;
         }
         write!(f, "), {} error(s)", self.errors)?;
         if self.outside_window > 0 {

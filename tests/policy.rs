@@ -421,6 +421,53 @@ fn the_example_policy_loads_and_scan_reports_per_entry() {
 }
 
 #[test]
+fn the_canary_stays_quiet_in_scan_as_in_the_function() {
+    // A policy that makes every role a person would turn the deployment's canary into an alert;
+    // told the canary's role, scan keeps it quiet, as the deployed function does.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(
+        dir.path(),
+        "policy.toml",
+        "[people]\nrole_names = [\"*\"]\n",
+    );
+    let canary_role = "arn:aws:iam::123456789012:role/lcw-CanaryRole-1A2B3C";
+    let event = with(|e| {
+        e["userIdentity"] = role("lcw-CanaryRole-1A2B3C");
+        e["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = json!(canary_role);
+    });
+    let events = write(dir.path(), "events.json", &event.to_string());
+    let widened = common::cli(&["scan", "--policy", &policy, &events], b"");
+    assert_eq!(
+        common::summary_counts(&widened).1,
+        1,
+        "{}",
+        common::stderr(&widened)
+    );
+    let told = common::cli(
+        &[
+            "scan",
+            "--policy",
+            &policy,
+            "--canary-role",
+            canary_role,
+            &events,
+        ],
+        b"",
+    );
+    assert_eq!(
+        common::summary_counts(&told).1,
+        0,
+        "{}",
+        common::stderr(&told)
+    );
+    assert!(
+        common::stderr(&told).contains(", 1 canary"),
+        "{}",
+        common::stderr(&told)
+    );
+}
+
+#[test]
 fn scan_reports_every_alert_an_expired_entry_would_have_hidden() {
     let dir = tempfile::tempdir().unwrap();
     let policy = write(

@@ -44,19 +44,19 @@ use crate::policy_source::{LivePolicy, ParameterReader, PolicySource, log_expire
 use crate::sns::{SnsSink, load_sdk_config};
 use crate::store::{Claim, DynamoStore, NoStore, Saved, Store, StoreError};
 use lambda_code_watch::alert::Alert;
+use lambda_code_watch::detector::Canary;
 use lambda_code_watch::grouping::{self, Admission, GroupSummary, Window};
-use lambda_code_watch::record::{DecodeError, Envelope, Record};
+use lambda_code_watch::record::{DecodeError, Record};
 use lambda_code_watch::sink::sns_message::TopicArn;
 use lambda_code_watch::sink::stdout::StdoutSink;
 use lambda_code_watch::sink::{AlertSink, DeliveryError};
-use lambda_code_watch::{AccountNames, Detector, Outcome};
+use lambda_code_watch::{AccountNames, Detector, Outcome, QuietReason};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The SNS topic to publish alerts to. Required, unless [`STDOUT_VARIABLE`] asks for stdout.
@@ -101,8 +101,10 @@ pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
 pub struct Settings {
     /// Where alerts are published; `None` only when `ALERT_STDOUT=1` asked for stdout.
     pub alert_topic: Option<TopicArn>,
-    /// Who the canary is (see [`Canary`]).
-    pub canary: Canary,
+    /// Who the canary is: its calls are a heartbeat (see [`Canary`]); `None`: no canary.
+    pub canary: Option<Canary>,
+    /// This function's name (`AWS_LAMBDA_FUNCTION_NAME`): the metrics' `FunctionName` dimension.
+    pub function_name: String,
     /// What alerts call each account (`ACCOUNT_NAMES`); empty when not given.
     pub account_names: AccountNames,
     /// The dedup table, if any.
@@ -113,19 +115,6 @@ pub struct Settings {
     pub policy: PolicySource,
     /// How often the policy is read again.
     pub policy_refresh: Duration,
-}
-
-/// The stack's canary: its role's ARN, and the name the heartbeat metric is recorded under.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Canary {
-    /// `userIdentity.sessionContext.sessionIssuer.arn` of the canary's calls; `None`: no canary.
-    pub role_arn: Option<String>,
-    /// The function whose code the canary replaces; when set, the canary's role changing any other
-    /// function's code is judged by the rule like anyone else (a role given more rights than the
-    /// stack gave it must not buy silence).
-    pub target_function: Option<String>,
-    /// This function's name (`AWS_LAMBDA_FUNCTION_NAME`).
-    pub function_name: String,
 }
 
 /// A setting that is present but unusable, naming the variable.
@@ -204,11 +193,16 @@ impl Settings {
                 });
             }
         };
-        let canary = Canary {
-            role_arn: text(CANARY_ROLE_VARIABLE)?.filter(|arn| !arn.is_empty()),
-            target_function: text(CANARY_TARGET_VARIABLE)?.filter(|name| !name.is_empty()),
-            function_name: text(FUNCTION_NAME_VARIABLE)?.unwrap_or_default(),
-        };
+        let canary = text(CANARY_ROLE_VARIABLE)?
+            .filter(|arn| !arn.is_empty())
+            .map(|role_arn| -> Result<Canary, SettingsError> {
+                Ok(Canary {
+                    role_arn,
+                    target_function: text(CANARY_TARGET_VARIABLE)?.filter(|name| !name.is_empty()),
+                })
+            })
+            .transpose()?;
+        let function_name = text(FUNCTION_NAME_VARIABLE)?.unwrap_or_default();
         // A mapping that does not parse stops the start: running on without names would hide the
         // mistake until someone missed a name in an alert.
         let account_names = match text(ACCOUNT_NAMES_VARIABLE)? {
@@ -281,6 +275,7 @@ impl Settings {
         Ok(Settings {
             alert_topic,
             canary,
+            function_name,
             account_names,
             dedup_table,
             window_minutes,
@@ -288,59 +283,6 @@ impl Settings {
             policy_refresh,
         })
     }
-}
-
-/// The canary of this process, set once at start by [`run`] (a process serves one function).
-static CANARY: OnceLock<Canary> = OnceLock::new();
-
-/// Whether `record` is the canary's own code change: a successful `UpdateFunctionCode*` call made
-/// with the canary's role, on the canary's target function when one is given. Compared on the
-/// session issuer's ARN, which a person cannot take without assuming that role (and the role may
-/// only update the canary's throwaway function).
-pub fn is_canary_call(
-    record: &Record,
-    canary_role_arn: &str,
-    target_function: Option<&str>,
-) -> bool {
-    !canary_role_arn.is_empty()
-        && target_function.is_none_or(|target| record.function_name() == Some(target))
-        && record.event_source() == Some("lambda.amazonaws.com")
-        && record
-            .event_name()
-            .is_some_and(|name| name.starts_with("UpdateFunctionCode"))
-        && !record.failed()
-        && record.issuer_str("arn") == Some(canary_role_arn)
-}
-
-/// The canary check that runs before the rule: for the canary's call, records the heartbeat,
-/// makes `summary` quiet with reason `canary` and returns true; otherwise leaves it untouched.
-fn canary_heartbeat(record: &Record, envelope: &Envelope, summary: &mut Summary) -> bool {
-    let Some(canary) = CANARY.get() else {
-        return false;
-    };
-    let Some(role_arn) = canary.role_arn.as_deref() else {
-        return false;
-    };
-    if !is_canary_call(record, role_arn, canary.target_function.as_deref()) {
-        return false;
-    }
-    summary.verdict = "quiet".into();
-    summary.reason = Some("canary".into());
-    let written = metrics::write_canary_heartbeat(&canary.function_name);
-    tracing::info!(
-        verdict = "quiet",
-        reason = "canary",
-        why = "the stack's canary changed its own throwaway function: a heartbeat, not a person",
-        heartbeat_written = written.is_ok(),
-        event_id = summary.event_id.as_deref(),
-        event_name = summary.event_name.as_deref(),
-        envelope_id = envelope.id.as_deref(),
-        "canary heartbeat"
-    );
-    if let Err(e) = written {
-        tracing::error!(error = %e, "canary heartbeat not written to stdout");
-    }
-    true
 }
 
 /// What one invocation did: the function's response, so `invoke` shows it.
@@ -580,9 +522,6 @@ async fn handle_record<S: AlertSink, T: Store>(
     let mut summary = Summary::new("");
     summary.event_id = record.event_id().map(str::to_owned);
     summary.event_name = record.event_name().map(str::to_owned);
-    if canary_heartbeat(&record, &envelope, &mut summary) {
-        return Ok(summary);
-    }
     let alert = match pipeline.detector.assess(&record) {
         Outcome::Alert(alert) => alert,
         Outcome::Suppressed(suppressed) => {
@@ -605,6 +544,26 @@ async fn handle_record<S: AlertSink, T: Store>(
                 envelope_id = envelope.id.as_deref(),
                 "alert suppressed by the policy"
             );
+            return Ok(summary);
+        }
+        Outcome::Quiet(QuietReason::Canary) => {
+            summary.verdict = "quiet".into();
+            summary.reason = Some(QuietReason::Canary.as_str().into());
+            // The heartbeat the stack's alarm waits for: its absence means the path is broken.
+            let written = metrics::write_canary_heartbeat(pipeline.function_name);
+            tracing::info!(
+                verdict = "quiet",
+                reason = QuietReason::Canary.as_str(),
+                why = QuietReason::Canary.describe(),
+                heartbeat_written = written.is_ok(),
+                event_id = summary.event_id.as_deref(),
+                event_name = summary.event_name.as_deref(),
+                envelope_id = envelope.id.as_deref(),
+                "canary heartbeat"
+            );
+            if let Err(e) = written {
+                tracing::error!(error = %e, "canary heartbeat not written to stdout");
+            }
             return Ok(summary);
         }
         Outcome::Quiet(reason) => {
@@ -931,7 +890,6 @@ pub fn init_logging() {
 /// (SNS, DynamoDB, SSM, as the settings need them), then hands references to every invocation.
 /// A policy that cannot be read or used at start stops the process (exit code 2).
 pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
-    let _ = CANARY.set(settings.canary.clone());
     if !settings.account_names.is_empty() {
         tracing::info!(
             accounts = settings.account_names.len(),
@@ -953,7 +911,9 @@ pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
         settings.policy.clone(),
         ssm,
         settings.policy_refresh,
-        settings.account_names.clone(),
+        Detector::default()
+            .with_account_names(settings.account_names.clone())
+            .with_canary(settings.canary.clone()),
     )
     .await
     {
@@ -1016,8 +976,7 @@ pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
             Destination::Stdout(StdoutSink)
         }
     };
-    let function_name = settings.canary.function_name.clone();
-    serve(&sink, &store, window, &policy, &function_name).await
+    serve(&sink, &store, window, &policy, &settings.function_name).await
 }
 
 /// Where alerts go in this process.
@@ -1412,14 +1371,10 @@ mod tests {
             (FUNCTION_NAME_VARIABLE, "code-watch-fn"),
         ])
         .unwrap();
-        assert_eq!(read.canary.role_arn.as_deref(), Some(CANARY_ROLE));
-        assert_eq!(
-            read.canary.target_function.as_deref(),
-            Some("lcw-canary-target")
-        );
-        assert_eq!(read.canary.function_name, "code-watch-fn");
+        assert_eq!(read.canary, canary(Some("lcw-canary-target")));
+        assert_eq!(read.function_name, "code-watch-fn");
         let none = settings(&[(STDOUT_VARIABLE, "1"), (CANARY_ROLE_VARIABLE, "")]).unwrap();
-        assert_eq!(none.canary.role_arn, None);
+        assert_eq!(none.canary, None);
     }
 
     #[test]
@@ -1489,80 +1444,75 @@ mod tests {
         record
     }
 
+    /// The stack's canary, as the settings give it.
+    fn canary(target: Option<&str>) -> Option<Canary> {
+        Some(Canary {
+            role_arn: CANARY_ROLE.into(),
+            target_function: target.map(str::to_owned),
+        })
+    }
+
     #[test]
     fn the_canary_is_its_role_a_successful_code_update_and_nothing_else() {
-        let record = |value: Value| Record::from_value(value).unwrap();
+        let quiet_canary = |value: Value, canary: Option<Canary>| {
+            let record = Record::from_value(value).unwrap();
+            Detector::default().with_canary(canary).assess(&record)
+                == Outcome::Quiet(QuietReason::Canary)
+        };
         let target = Some("lcw-canary-target");
-        assert!(is_canary_call(
-            &record(canary_update()),
-            CANARY_ROLE,
-            target
+        assert!(quiet_canary(canary_update(), canary(target)));
+        assert!(quiet_canary(canary_update(), canary(None)));
+        assert!(!quiet_canary(canary_update(), None));
+        assert!(!quiet_canary(
+            canary_update(),
+            Some(Canary {
+                role_arn: "arn:aws:iam::123456789012:role/other".into(),
+                target_function: None
+            })
         ));
-        assert!(is_canary_call(&record(canary_update()), CANARY_ROLE, None));
-        assert!(!is_canary_call(&record(canary_update()), "", target));
-        assert!(!is_canary_call(
-            &record(canary_update()),
-            "arn:aws:iam::123456789012:role/other",
-            target
-        ));
-        assert!(!is_canary_call(
-            &record(iam_user_update()),
-            CANARY_ROLE,
-            target
-        ));
+        assert!(!quiet_canary(iam_user_update(), canary(target)));
         let mut failed = canary_update();
         failed["errorCode"] = json!("AccessDenied");
-        assert!(!is_canary_call(&record(failed), CANARY_ROLE, target));
+        assert!(!quiet_canary(failed, canary(target)));
         let mut other_api = canary_update();
         other_api["eventName"] = json!("UpdateFunctionConfiguration20150331v2");
-        assert!(!is_canary_call(&record(other_api), CANARY_ROLE, target));
+        assert!(!quiet_canary(other_api, canary(target)));
         // The canary's role changing another function is not the canary.
         let mut elsewhere = canary_update();
         elsewhere["requestParameters"]["functionName"] =
             json!("arn:aws:lambda:us-west-2:123456789012:function:production-api");
         elsewhere["responseElements"]["functionName"] = json!("production-api");
-        assert!(!is_canary_call(&record(elsewhere), CANARY_ROLE, target));
+        assert!(!quiet_canary(elsewhere, canary(target)));
         // A person whose session name looks like the role is still a person.
         let mut person = iam_user_update();
         person["userIdentity"]["arn"] = json!(CANARY_ROLE);
-        assert!(!is_canary_call(&record(person), CANARY_ROLE, target));
+        assert!(!quiet_canary(person, canary(target)));
     }
 
     #[tokio::test]
     async fn the_canary_is_quiet_even_when_the_rule_would_alert() {
-        // One process-wide canary, as `run` sets it; every test here uses the same one.
-        let _ = CANARY.set(Canary {
-            role_arn: Some(CANARY_ROLE.into()),
-            target_function: Some("lcw-canary-target".into()),
-            function_name: "code-watch-fn".into(),
-        });
+        let detector = Detector::default().with_canary(canary(Some("lcw-canary-target")));
         let sink = FakeSink {
             fail: true,
             ..FakeSink::default()
         };
-        let summary = handle_event(&Detector::default(), &sink, in_envelope(canary_update()))
+        let summary = handle_event(&detector, &sink, in_envelope(canary_update()))
             .await
             .unwrap();
         assert_eq!(summary.verdict, "quiet");
         assert_eq!(summary.reason.as_deref(), Some("canary"));
         assert_eq!(summary.event_id.as_deref(), Some("canary-1"));
-        // Even a policy that counted every role as a person could not turn it into an alert: the
-        // canary check runs before the rule.
+        // Even a session issuer that looks like SSO could not turn it into an alert: the canary
+        // check runs before the rule.
         let mut sso_looking = canary_update();
         sso_looking["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"] =
             json!("AWSReservedSSO_Admin_0123");
-        let summary = handle_event(&Detector::default(), &sink, sso_looking)
-            .await
-            .unwrap();
+        let summary = handle_event(&detector, &sink, sso_looking).await.unwrap();
         assert_eq!(summary.reason.as_deref(), Some("canary"));
         // The same call by anyone else is judged by the rule as usual.
-        let summary = handle_event(
-            &Detector::default(),
-            &FakeSink::default(),
-            iam_user_update(),
-        )
-        .await
-        .unwrap();
+        let summary = handle_event(&detector, &FakeSink::default(), iam_user_update())
+            .await
+            .unwrap();
         assert_eq!(summary.verdict, "alert");
     }
 
@@ -1773,17 +1723,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_canary_stays_quiet_whatever_people_says() {
-        let _ = CANARY.set(Canary {
-            role_arn: Some(CANARY_ROLE.into()),
-            target_function: None,
-            function_name: "code-watch-fn".into(),
-        });
         let policy = Policy::parse(
             "policy.toml",
             "[people]\nrole_names = [\"*\"]\nsource_identity = true\nroot = true\nidentity_center_users = true\n",
         )
         .unwrap();
         let detector = Detector::new(policy);
+        let with_canary = detector.clone().with_canary(super::tests::canary(None));
         let mut canary = canary_update();
         canary["userIdentity"]["sessionContext"]["sourceIdentity"] = json!("someone");
         canary["userIdentity"]["onBehalfOf"] = json!({"userId": "u-1", "identityStoreArn": "arn:aws:identitystore::1:identitystore/d-1"});
@@ -1793,7 +1739,7 @@ mod tests {
         // ...but the canary check runs first.
         let (sink, store) = (FakeSink::default(), MemoryStore::default());
         let summary = handle(
-            &pipeline(&detector, &sink, &store, 60),
+            &pipeline(&with_canary, &sink, &store, 60),
             in_envelope(canary),
             at(1000),
         )

@@ -18,7 +18,7 @@
 //! This module reads and checks; applying the policy is the `Detector`'s job.
 
 use lambda_code_watch::alert::printable;
-use lambda_code_watch::{AccountNames, Detector, Policy, PolicyError};
+use lambda_code_watch::{Detector, Policy, PolicyError};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -71,8 +71,9 @@ pub struct LivePolicy<R> {
     source: PolicySource,
     reader: Option<R>,
     refresh: Duration,
-    /// Given to every detector built from the policy, so alerts name their account.
-    account_names: AccountNames,
+    /// What every detector built from the policy starts from: the settings that are not the
+    /// policy's (account names, the canary).
+    base: Detector,
     state: Mutex<State>,
 }
 
@@ -94,15 +95,15 @@ impl<R: ParameterReader> LivePolicy<R> {
         source: PolicySource,
         reader: Option<R>,
         refresh: Duration,
-        account_names: AccountNames,
+        base: Detector,
     ) -> Result<LivePolicy<R>, PolicyError> {
         let text = read(&source, reader.as_ref()).await?;
-        let detector = detector(&source, &text, &account_names)?;
+        let detector = detector(&source, &text, &base)?;
         Ok(LivePolicy {
             source,
             reader,
             refresh,
-            account_names,
+            base,
             state: Mutex::new(State {
                 detector: Arc::new(detector),
                 text,
@@ -129,7 +130,7 @@ impl<R: ParameterReader> LivePolicy<R> {
             return (detector, None);
         }
         let fresh = match read(&self.source, self.reader.as_ref()).await {
-            Ok(text) => detector_for(&self.source, text, &self.account_names),
+            Ok(text) => detector_for(&self.source, text, &self.base),
             Err(e) => Err(e),
         };
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -158,22 +159,19 @@ impl<R: ParameterReader> LivePolicy<R> {
 fn detector_for(
     source: &PolicySource,
     text: String,
-    account_names: &AccountNames,
+    base: &Detector,
 ) -> Result<(String, Detector), PolicyError> {
-    let detector = detector(source, &text, account_names)?;
+    let detector = detector(source, &text, base)?;
     Ok((text, detector))
 }
 
-fn detector(
-    source: &PolicySource,
-    text: &str,
-    account_names: &AccountNames,
-) -> Result<Detector, PolicyError> {
-    let detector = match source {
-        PolicySource::Original => Detector::default(),
-        _ => Detector::new(Policy::parse(&source.describe(), text)?),
-    };
-    Ok(detector.with_account_names(account_names.clone()))
+fn detector(source: &PolicySource, text: &str, base: &Detector) -> Result<Detector, PolicyError> {
+    Ok(match source {
+        PolicySource::Original => base.clone(),
+        _ => base
+            .clone()
+            .with_policy(Policy::parse(&source.describe(), text)?),
+    })
 }
 
 async fn read<R: ParameterReader>(
@@ -232,7 +230,7 @@ mod tests {
             PolicySource::Parameter("/lcw/policy".into()),
             Some(parameter),
             Duration::ZERO,
-            AccountNames::default(),
+            Detector::default(),
         )
         .await
         .unwrap();
@@ -273,7 +271,7 @@ mod tests {
             PolicySource::Parameter("/lcw/policy".into()),
             Some(parameter),
             Duration::ZERO,
-            AccountNames::default(),
+            Detector::default(),
         )
         .await
         .err()
@@ -284,7 +282,7 @@ mod tests {
             PolicySource::Parameter("/lcw/policy".into()),
             Some(unreadable),
             Duration::ZERO,
-            AccountNames::default(),
+            Detector::default(),
         )
         .await
         .err()

@@ -3,6 +3,7 @@
 //! the library's.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lambda_code_watch::detector::Canary;
 use lambda_code_watch::grouping::Window;
 use lambda_code_watch::scan::{self, Format, Options, Summary};
 use lambda_code_watch::sql::{self, Dialect, RuleSql, TableName};
@@ -143,6 +144,11 @@ struct ScanArgs {
     /// same as the function's ACCOUNT_NAMES
     #[arg(long, value_name = "FILE")]
     account_names: Option<PathBuf>,
+    /// The deployment's canary role (its ARN, the stack output CanaryRoleArn): its code updates
+    /// are quiet ("canary"), as the deployed function treats them, whatever --policy says about
+    /// people
+    #[arg(long, value_name = "ARN")]
+    canary_role: Option<String>,
     /// Files or directories to read, or s3://BUCKET/PREFIX; none, or '-', reads stdin
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -271,7 +277,11 @@ fn detector_for(args: &ScanArgs) -> Result<Detector, String> {
         Some(path) => {
             Detector::new(Policy::load(path).map_err(|e| format!("invalid policy: {e}"))?)
         }
-    };
+    }
+    .with_canary(args.canary_role.clone().map(|role_arn| Canary {
+        role_arn,
+        target_function: None,
+    }));
     let Some(path) = &args.account_names else {
         return Ok(detector);
     };
