@@ -108,3 +108,25 @@ fn the_seed_alerts_are_the_three_people_of_the_rule_card() {
         ]
     );
 }
+
+#[test]
+fn every_sample_has_its_own_event_id() {
+    // With exactly-once delivery, two samples sharing an eventID would publish only the first:
+    // the rule card's six tests all said "1", so they carry `card-test-N-...` here instead.
+    let mut seen = std::collections::BTreeMap::new();
+    for path in event_files("") {
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let record = value.get("detail").unwrap_or(&value);
+        let id = record["eventID"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no eventID", path.display()))
+            .to_owned();
+        // The EventBridge-wrapped copy of a sample is the same event.
+        let sample = path.file_name().unwrap().to_owned();
+        if let Some(other) = seen.insert(id.clone(), sample.clone()) {
+            assert_eq!(other, sample, "{id} is used by two samples");
+        }
+    }
+    assert!(seen.len() >= 10, "{seen:?}");
+}
