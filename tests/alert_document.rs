@@ -377,3 +377,26 @@ fn an_alert_names_its_account_when_the_detector_knows_the_name() {
         }
     }
 }
+
+#[test]
+fn the_readme_shows_the_email_exactly_as_it_is_sent() {
+    // README's "What the person on call receives" must not drift from the real rendering.
+    let readme = std::fs::read_to_string(repo_dir().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- example-email: ")
+        .expect("README has the example email");
+    let rest = &readme[start + "<!-- example-email: ".len()..];
+    let (sample, rest) = rest.split_once(" -->").unwrap();
+    let block = rest
+        .split_once("```\n")
+        .unwrap()
+        .1
+        .split_once("```\n<!-- end example-email -->")
+        .unwrap()
+        .0;
+    let alert = alert_of(&std::fs::read(repo_dir().join(sample)).unwrap());
+    let subject = lambda_code_watch::sink::sns_message::SnsMessage::for_alert(&alert)
+        .unwrap()
+        .subject;
+    assert_eq!(block, format!("Subject: {subject}\n\n{}", alert.to_text()));
+}

@@ -17,7 +17,10 @@ fn a_busy_invoke_port_is_refused_with_what_to_do() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("port {port} is in use")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("port {port} is in use")),
+        "{stderr}"
+    );
     assert!(stderr.contains("--invoke-port"), "{stderr}");
     // It stopped before building anything.
     assert!(!stderr.contains("building the function"), "{stderr}");
