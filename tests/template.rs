@@ -2537,6 +2537,36 @@ fn tamper_cases(deployment: &Deployment) -> Vec<TamperCase> {
         false,
     );
 
+    // The tuning policy parameter (a widened policy hides alerts), and the summary schedule.
+    let policy_parameter = format!("/{STACK_NAME}/lambda-code-watch/policy");
+    for event_name in ["PutParameter", "DeleteParameter", "LabelParameterVersion"] {
+        add("ssm", event_name, "name", &policy_parameter, true);
+        add("ssm", event_name, "name", "/payments/config", false);
+    }
+    add("ssm", "GetParameter", "name", &policy_parameter, false);
+    let stack_id_part = stack_id.rsplit('/').next().unwrap();
+    let sweep = format!("lcw-{stack_id_part}-summary-sweep");
+    for event_name in ["UpdateSchedule", "DeleteSchedule"] {
+        add("scheduler", event_name, "name", &sweep, true);
+        add("scheduler", event_name, "name", "nightly-report", false);
+    }
+    for (names, must_alert) in [
+        (json!(["/payments/config", policy_parameter]), true),
+        (json!(["/payments/config"]), false),
+    ] {
+        cases.push(TamperCase {
+            name: format!("ssm DeleteParameters {names}"),
+            envelope: api_call(
+                "ssm",
+                "DeleteParameters",
+                json!({"names": names}),
+                attacker(),
+            ),
+            must_alert,
+            resource: must_alert.then(|| "this stack's policy parameter".to_owned()),
+        });
+    }
+
     // Alarms are named in a list (alarmNames) or alone (alarmName).
     let heartbeat_alarm = deployment.text(&json!({"Ref": "CanaryHeartbeatAlarm"}));
     for (event_name, parameters, must_alert) in [
