@@ -50,6 +50,14 @@ pub const SUMMARIES_PUBLISHED: &str = "SummariesPublished";
 pub const POLICY_REJECTED: &str = "PolicyRejected";
 /// The event store (DynamoDB) failed; the alert was published unrecorded.
 pub const STORE_ERRORS: &str = "StoreErrors";
+/// A trail log file read to the end (S3 mode).
+pub const TRAIL_FILES_READ: &str = "TrailFilesRead";
+/// A trail log file that failed its message (unreadable, damaged, or an alert not delivered).
+pub const TRAIL_FILES_FAILED: &str = "TrailFilesFailed";
+/// A notified object that is not a log file of the trail (digest, Insights, another prefix).
+pub const TRAIL_FILES_SKIPPED: &str = "TrailFilesSkipped";
+/// CloudTrail records read from trail log files.
+pub const TRAIL_RECORDS_READ: &str = "TrailRecordsRead";
 /// The second dimension of per-entry metrics: the entry's name (`suppress[1]`).
 pub const SUPPRESSION_DIMENSION: &str = "Suppression";
 
@@ -66,10 +74,14 @@ pub struct Counts {
     pub summaries_published: u64,
     pub policy_rejected: u64,
     pub store_errors: u64,
+    pub trail_files_read: u64,
+    pub trail_files_failed: u64,
+    pub trail_files_skipped: u64,
+    pub trail_records_read: u64,
 }
 
 impl Counts {
-    fn named(&self) -> [(&'static str, u64); 10] {
+    fn named(&self) -> [(&'static str, u64); 14] {
         [
             (EVENTS_SEEN, self.events_seen),
             (ALERTS_PUBLISHED, self.alerts_published),
@@ -84,6 +96,10 @@ impl Counts {
             (SUMMARIES_PUBLISHED, self.summaries_published),
             (POLICY_REJECTED, self.policy_rejected),
             (STORE_ERRORS, self.store_errors),
+            (TRAIL_FILES_READ, self.trail_files_read),
+            (TRAIL_FILES_FAILED, self.trail_files_failed),
+            (TRAIL_FILES_SKIPPED, self.trail_files_skipped),
+            (TRAIL_RECORDS_READ, self.trail_records_read),
         ]
     }
 }
