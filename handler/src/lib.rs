@@ -656,17 +656,22 @@ pub(crate) async fn handle_record<S: AlertSink, T: Store>(
             summary.verdict = "quiet".into();
             summary.reason = Some(QuietReason::Canary.as_str().into());
             // The heartbeat the stack's alarm waits for: its absence means the path is broken.
-            // Only the real-time path counts: the same call read minutes later from the trail's
-            // file must not keep the alarm quiet while the EventBridge path is dead.
+            // Each path has its own: the same call read minutes later from the trail's file must
+            // not keep the real-time path's alarm quiet while that path is dead (nor the other
+            // way round).
             let written = match arrival {
                 Arrival::EventBridge => metrics::write_canary_heartbeat(pipeline.function_name),
-                Arrival::TrailFile => Ok(()),
+                Arrival::TrailFile => metrics::write_heartbeat(
+                    metrics::TRAIL_CANARY_HEARTBEAT,
+                    pipeline.function_name,
+                ),
             };
             tracing::info!(
                 verdict = "quiet",
                 reason = QuietReason::Canary.as_str(),
                 why = QuietReason::Canary.describe(),
-                heartbeat_written = arrival == Arrival::EventBridge && written.is_ok(),
+                heartbeat_written = written.is_ok(),
+                arrival = ?arrival,
                 event_id = summary.event_id.as_deref(),
                 event_name = summary.event_name.as_deref(),
                 envelope_id = envelope.id.as_deref(),

@@ -30,6 +30,10 @@ pub const FUNCTION_NAME_DIMENSION: &str = "FunctionName";
 /// arrives within the expected interval.
 pub const CANARY_HEARTBEAT: &str = "CanaryHeartbeat";
 
+/// The canary's code update read from a trail log file (S3 mode): that path's heartbeat, kept
+/// apart from [`CANARY_HEARTBEAT`] so each path's silence is noticed on its own.
+pub const TRAIL_CANARY_HEARTBEAT: &str = "TrailCanaryHeartbeat";
+
 /// An event reached the function (each invocation with a CloudTrail event).
 pub const EVENTS_SEEN: &str = "EventsSeen";
 /// An alert was published (delivered at once: the first of its window, or grouping off).
@@ -209,11 +213,22 @@ pub fn canary_heartbeat_document(function_name: &str, timestamp_ms: u64) -> Stri
 /// Writes one canary heartbeat to stdout, now. A write error is returned, not hidden: the caller
 /// logs it (a missing heartbeat then makes the alarm fire, which is the point).
 pub fn write_canary_heartbeat(function_name: &str) -> std::io::Result<()> {
+    write_heartbeat(CANARY_HEARTBEAT, function_name)
+}
+
+/// Writes one heartbeat `metric` (Count 1, dimension `FunctionName`) to stdout, now.
+pub fn write_heartbeat(metric: &str, function_name: &str) -> std::io::Result<()> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default();
-    let mut line = canary_heartbeat_document(function_name, now_ms);
+    let mut line = emf_document(
+        metric,
+        "Count",
+        1.0,
+        &[(FUNCTION_NAME_DIMENSION, function_name)],
+        now_ms,
+    );
     line.push('\n');
     let mut out = std::io::stdout().lock();
     out.write_all(line.as_bytes())?;
