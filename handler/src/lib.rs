@@ -38,11 +38,13 @@ pub mod metrics;
 pub mod policy_source;
 pub mod sns;
 pub mod store;
+pub mod trail;
 
 use crate::metrics::Counts;
 use crate::policy_source::{LivePolicy, ParameterReader, PolicySource, log_expired};
 use crate::sns::{SnsSink, load_sdk_config};
 use crate::store::{Claim, DynamoStore, NoStore, Saved, Store, StoreError};
+use crate::trail::{BatchResponse, FilesSummary, ObjectSource, S3Objects, Trail, TrailFiles};
 use lambda_code_watch::alert::Alert;
 use lambda_code_watch::detector::Canary;
 use lambda_code_watch::grouping::{self, Admission, GroupSummary, Window};
@@ -115,6 +117,9 @@ pub struct Settings {
     pub policy: PolicySource,
     /// How often the policy is read again.
     pub policy_refresh: Duration,
+    /// The organisation trail whose log files S3 notifications name (`TRAIL_BUCKET`,
+    /// `TRAIL_PREFIX`); `None`: S3 notifications are refused.
+    pub trail: Option<Trail>,
 }
 
 /// A setting that is present but unusable, naming the variable.
@@ -272,6 +277,16 @@ impl Settings {
                 }
             },
         };
+        let trail = match text(trail::TRAIL_BUCKET_VARIABLE)?.filter(|v| !v.is_empty()) {
+            Some(bucket) => {
+                let prefix = text(trail::TRAIL_PREFIX_VARIABLE)?.unwrap_or_default();
+                Some(
+                    Trail::new(&bucket, &prefix)
+                        .map_err(|(variable, reason)| SettingsError { variable, reason })?,
+                )
+            }
+            None => None,
+        };
         Ok(Settings {
             alert_topic,
             canary,
@@ -281,6 +296,7 @@ impl Settings {
             window_minutes,
             policy,
             policy_refresh,
+            trail,
         })
     }
 }
@@ -352,6 +368,13 @@ pub enum InvocationError {
     InProgress { event_id: String, lease_until: i64 },
     /// The summary sweep could not read the store (alerts are never held back by the store).
     Store(StoreError),
+    /// An S3 notification arrived, but no trail is configured (`TRAIL_BUCKET` unset).
+    TrailOff,
+    /// A trail file named by a direct "Object Created" event was not read to the end, or one
+    /// of its alerts was not delivered.
+    TrailFile(trail::FileError),
+    /// An SQS batch that cannot be answered message by message.
+    Batch(String),
 }
 
 impl InvocationError {
@@ -361,6 +384,9 @@ impl InvocationError {
             InvocationError::NotDelivered(_) => "AlertNotDelivered",
             InvocationError::InProgress { .. } => "EventInProgress",
             InvocationError::Store(_) => "StoreUnavailable",
+            InvocationError::TrailOff => "TrailNotConfigured",
+            InvocationError::TrailFile(e) => e.error_type,
+            InvocationError::Batch(_) => "UndecodableBatch",
         }
     }
 }
@@ -380,6 +406,14 @@ impl fmt::Display for InvocationError {
                 grouping::rfc3339(*lease_until)
             ),
             InvocationError::Store(e) => e.fmt(f),
+            InvocationError::TrailOff => write!(
+                f,
+                "an S3 notification, but {} is unset: this function reads no trail's files \
+                 (set it to the trail bucket, as the stack does with TrailBucketName)",
+                trail::TRAIL_BUCKET_VARIABLE
+            ),
+            InvocationError::TrailFile(e) => e.fmt(f),
+            InvocationError::Batch(e) => write!(f, "SQS batch not handled: {e}"),
         }
     }
 }
@@ -473,7 +507,67 @@ pub async fn handle<S: AlertSink, T: Store>(
         sweep(pipeline, clock, &mut counts).await
     } else {
         counts.events_seen = 1;
-        handle_record(pipeline, payload, clock, &mut counts, &mut entries).await
+        handle_record(
+            pipeline,
+            payload,
+            Arrival::EventBridge,
+            clock,
+            &mut counts,
+            &mut entries,
+        )
+        .await
+    };
+    write_metrics(pipeline.function_name, &counts, &entries);
+    result
+}
+
+/// The function's answer, by the kind of event it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// A CloudTrail event (EventBridge envelope or bare record), or the summary sweep.
+    Event(Summary),
+    /// An SQS batch of S3 notifications: Lambda's partial batch response, exactly.
+    Batch(BatchResponse),
+    /// An EventBridge "Object Created" event: what reading its file did.
+    Files(FilesSummary),
+}
+
+/// Handles any event the function is given, told apart by shape: an SQS batch of trail-file
+/// notifications, an EventBridge "Object Created" event, the summary schedule, or a CloudTrail
+/// event (envelope or bare record, through [`handle`]). Trail files need `trail` (the
+/// `TRAIL_BUCKET` setting); without it their events fail, loudly.
+pub async fn handle_invocation<S: AlertSink, T: Store, O: ObjectSource>(
+    pipeline: &Pipeline<'_, S, T>,
+    trail: Option<&TrailFiles<'_, O>>,
+    payload: Value,
+    clock: Clock,
+) -> Result<Response, InvocationError> {
+    let batch = trail::is_sqs_batch(&payload);
+    if !batch && !trail::is_object_created(&payload) {
+        return handle(pipeline, payload, clock).await.map(Response::Event);
+    }
+    let Some(files) = trail else {
+        tracing::error!(
+            verdict = "error",
+            error_type = "TrailNotConfigured",
+            "an S3 notification, but no trail is configured"
+        );
+        return Err(InvocationError::TrailOff);
+    };
+    let mut counts = Counts::default();
+    let mut entries: Vec<(&'static str, String)> = Vec::new();
+    let result = match batch {
+        true => trail::handle_batch(pipeline, files, &payload, clock, &mut counts, &mut entries)
+            .await
+            .map(Response::Batch)
+            .map_err(InvocationError::Batch),
+        false => {
+            trail::handle_notification(pipeline, files, &payload, clock, &mut counts, &mut entries)
+                .await
+                .map(Response::Files)
+                .map_err(InvocationError::TrailFile)
+        }
     };
     write_metrics(pipeline.function_name, &counts, &entries);
     result
@@ -499,9 +593,21 @@ pub fn write_metrics(function_name: &str, counts: &Counts, entries: &[(&'static 
     }
 }
 
-async fn handle_record<S: AlertSink, T: Store>(
+/// How a CloudTrail record reached the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// In real time: an EventBridge event (or a record invoked directly).
+    EventBridge,
+    /// Read from a log file of the trail, minutes later.
+    TrailFile,
+}
+
+/// One CloudTrail record (or envelope) through the one path: assess, deliver exactly once (or
+/// count in its window), log one line. The trail-file path calls it for each record too.
+pub(crate) async fn handle_record<S: AlertSink, T: Store>(
     pipeline: &Pipeline<'_, S, T>,
     payload: Value,
+    arrival: Arrival,
     clock: Clock,
     counts: &mut Counts,
     entries: &mut Vec<(&'static str, String)>,
@@ -550,12 +656,22 @@ async fn handle_record<S: AlertSink, T: Store>(
             summary.verdict = "quiet".into();
             summary.reason = Some(QuietReason::Canary.as_str().into());
             // The heartbeat the stack's alarm waits for: its absence means the path is broken.
-            let written = metrics::write_canary_heartbeat(pipeline.function_name);
+            // Each path has its own: the same call read minutes later from the trail's file must
+            // not keep the real-time path's alarm quiet while that path is dead (nor the other
+            // way round).
+            let written = match arrival {
+                Arrival::EventBridge => metrics::write_canary_heartbeat(pipeline.function_name),
+                Arrival::TrailFile => metrics::write_heartbeat(
+                    metrics::TRAIL_CANARY_HEARTBEAT,
+                    pipeline.function_name,
+                ),
+            };
             tracing::info!(
                 verdict = "quiet",
                 reason = QuietReason::Canary.as_str(),
                 why = QuietReason::Canary.describe(),
                 heartbeat_written = written.is_ok(),
+                arrival = ?arrival,
                 event_id = summary.event_id.as_deref(),
                 event_name = summary.event_name.as_deref(),
                 envelope_id = envelope.id.as_deref(),
@@ -898,6 +1014,7 @@ pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
     }
     let needs_aws = settings.alert_topic.is_some()
         || settings.dedup_table.is_some()
+        || settings.trail.is_some()
         || matches!(settings.policy, PolicySource::Parameter(_));
     let config = match needs_aws {
         true => Some(load_sdk_config().await),
@@ -976,7 +1093,34 @@ pub async fn run(settings: Settings) -> Result<(), lambda_runtime::Error> {
             Destination::Stdout(StdoutSink)
         }
     };
-    serve(&sink, &store, window, &policy, &settings.function_name).await
+    let objects = match (&settings.trail, &config) {
+        (Some(trail), Some(config)) => {
+            tracing::info!(
+                bucket = trail.bucket.as_str(),
+                logs = trail.logs_root().as_str(),
+                "reading the trail's log files when S3 notifications arrive"
+            );
+            Some(S3Objects::new(config.clone()))
+        }
+        _ => None,
+    };
+    let trail = match (&settings.trail, &objects) {
+        (Some(trail), Some(objects)) => Some(TrailFiles {
+            trail,
+            objects,
+            limits: lambda_code_watch::input::Limits::default(),
+        }),
+        _ => None,
+    };
+    serve(
+        &sink,
+        &store,
+        window,
+        &policy,
+        trail.as_ref(),
+        &settings.function_name,
+    )
+    .await
 }
 
 /// Where alerts go in this process.
@@ -1073,11 +1217,12 @@ fn sns_client_for(config: &aws_config::SdkConfig, topic: &TopicArn) -> aws_sdk_s
     aws_sdk_sns::Client::from_conf(sns_config)
 }
 
-async fn serve<S: AlertSink + Sync, T: Store + Sync, R: ParameterReader>(
+async fn serve<S: AlertSink + Sync, T: Store + Sync, R: ParameterReader, O: ObjectSource + Sync>(
     sink: &S,
     store: &T,
     window: Window,
     policy: &LivePolicy<R>,
+    trail: Option<&TrailFiles<'_, O>>,
     function_name: &str,
 ) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
@@ -1101,8 +1246,9 @@ async fn serve<S: AlertSink + Sync, T: Store + Sync, R: ParameterReader>(
             window,
             function_name,
         };
-        handle(
+        handle_invocation(
             &pipeline,
+            trail,
             event.payload,
             Clock::until_deadline(event.context.deadline()),
         )
@@ -1783,6 +1929,37 @@ mod tests {
         ])
         .unwrap_err();
         assert!(both.to_string().contains("both set"), "{both}");
+    }
+
+    #[test]
+    fn the_trail_is_read_from_its_bucket_and_prefix_and_checked() {
+        const TOPIC: (&str, &str) = (TOPIC_VARIABLE, "arn:aws:sns:us-east-1:123456789012:alerts");
+        assert_eq!(settings(&[TOPIC]).unwrap().trail, None);
+        let read = settings(&[
+            TOPIC,
+            (trail::TRAIL_BUCKET_VARIABLE, "org-trail-logs"),
+            (trail::TRAIL_PREFIX_VARIABLE, "/central/"),
+        ])
+        .unwrap()
+        .trail
+        .unwrap();
+        assert_eq!(read.logs_root(), "central/AWSLogs/");
+        for (bucket, prefix, variable) in [
+            ("Org_Trail", "", trail::TRAIL_BUCKET_VARIABLE),
+            (
+                "org-trail-logs",
+                "x/AWSLogs/o-1",
+                trail::TRAIL_PREFIX_VARIABLE,
+            ),
+        ] {
+            let error = settings(&[
+                TOPIC,
+                (trail::TRAIL_BUCKET_VARIABLE, bucket),
+                (trail::TRAIL_PREFIX_VARIABLE, prefix),
+            ])
+            .unwrap_err();
+            assert_eq!(error.variable, variable, "{bucket} {prefix}");
+        }
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub const FUNCTION_NAME_DIMENSION: &str = "FunctionName";
 /// arrives within the expected interval.
 pub const CANARY_HEARTBEAT: &str = "CanaryHeartbeat";
 
+/// The canary's code update read from a trail log file (S3 mode): that path's heartbeat, kept
+/// apart from [`CANARY_HEARTBEAT`] so each path's silence is noticed on its own.
+pub const TRAIL_CANARY_HEARTBEAT: &str = "TrailCanaryHeartbeat";
+
 /// An event reached the function (each invocation with a CloudTrail event).
 pub const EVENTS_SEEN: &str = "EventsSeen";
 /// An alert was published (delivered at once: the first of its window, or grouping off).
@@ -50,6 +54,14 @@ pub const SUMMARIES_PUBLISHED: &str = "SummariesPublished";
 pub const POLICY_REJECTED: &str = "PolicyRejected";
 /// The event store (DynamoDB) failed; the alert was published unrecorded.
 pub const STORE_ERRORS: &str = "StoreErrors";
+/// A trail log file read to the end (S3 mode).
+pub const TRAIL_FILES_READ: &str = "TrailFilesRead";
+/// A trail log file that failed its message (unreadable, damaged, or an alert not delivered).
+pub const TRAIL_FILES_FAILED: &str = "TrailFilesFailed";
+/// A notified object that is not a log file of the trail (digest, Insights, another prefix).
+pub const TRAIL_FILES_SKIPPED: &str = "TrailFilesSkipped";
+/// CloudTrail records read from trail log files.
+pub const TRAIL_RECORDS_READ: &str = "TrailRecordsRead";
 /// The second dimension of per-entry metrics: the entry's name (`suppress[1]`).
 pub const SUPPRESSION_DIMENSION: &str = "Suppression";
 
@@ -66,10 +78,14 @@ pub struct Counts {
     pub summaries_published: u64,
     pub policy_rejected: u64,
     pub store_errors: u64,
+    pub trail_files_read: u64,
+    pub trail_files_failed: u64,
+    pub trail_files_skipped: u64,
+    pub trail_records_read: u64,
 }
 
 impl Counts {
-    fn named(&self) -> [(&'static str, u64); 10] {
+    fn named(&self) -> [(&'static str, u64); 14] {
         [
             (EVENTS_SEEN, self.events_seen),
             (ALERTS_PUBLISHED, self.alerts_published),
@@ -84,6 +100,10 @@ impl Counts {
             (SUMMARIES_PUBLISHED, self.summaries_published),
             (POLICY_REJECTED, self.policy_rejected),
             (STORE_ERRORS, self.store_errors),
+            (TRAIL_FILES_READ, self.trail_files_read),
+            (TRAIL_FILES_FAILED, self.trail_files_failed),
+            (TRAIL_FILES_SKIPPED, self.trail_files_skipped),
+            (TRAIL_RECORDS_READ, self.trail_records_read),
         ]
     }
 }
@@ -193,11 +213,22 @@ pub fn canary_heartbeat_document(function_name: &str, timestamp_ms: u64) -> Stri
 /// Writes one canary heartbeat to stdout, now. A write error is returned, not hidden: the caller
 /// logs it (a missing heartbeat then makes the alarm fire, which is the point).
 pub fn write_canary_heartbeat(function_name: &str) -> std::io::Result<()> {
+    write_heartbeat(CANARY_HEARTBEAT, function_name)
+}
+
+/// Writes one heartbeat `metric` (Count 1, dimension `FunctionName`) to stdout, now.
+pub fn write_heartbeat(metric: &str, function_name: &str) -> std::io::Result<()> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default();
-    let mut line = canary_heartbeat_document(function_name, now_ms);
+    let mut line = emf_document(
+        metric,
+        "Count",
+        1.0,
+        &[(FUNCTION_NAME_DIMENSION, function_name)],
+        now_ms,
+    );
     line.push('\n');
     let mut out = std::io::stdout().lock();
     out.write_all(line.as_bytes())?;

@@ -34,6 +34,8 @@ fn start_with(vars: &[(&str, &str)]) -> std::process::Output {
         .env_remove("POLICY_PARAMETER")
         .env_remove("DEDUP_TABLE")
         .env_remove("DEDUP_WINDOW_MINUTES")
+        .env_remove("TRAIL_BUCKET")
+        .env_remove("TRAIL_PREFIX")
         .env_remove("AWS_LAMBDA_RUNTIME_API");
     for (name, value) in vars {
         command.env(name, value);
@@ -143,6 +145,35 @@ fn bad_dedup_settings_stop_the_start_naming_the_variable() {
         ("DEDUP_TABLE", "no spaces allowed"),
     ] {
         let output = start_with(&[("ALERT_STDOUT", "1"), (variable, value)]);
+        assert_eq!(output.status.code(), Some(2), "{variable}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(variable) && stderr.contains(value),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn bad_trail_settings_stop_the_start_naming_the_variable() {
+    for (vars, variable, value) in [
+        (
+            &[("TRAIL_BUCKET", "Org_Trail_Logs")][..],
+            "TRAIL_BUCKET",
+            "Org_Trail_Logs",
+        ),
+        (
+            &[
+                ("TRAIL_BUCKET", "org-trail-logs"),
+                ("TRAIL_PREFIX", "central/AWSLogs/o-a1b2c3d4e5"),
+            ][..],
+            "TRAIL_PREFIX",
+            "central/AWSLogs/o-a1b2c3d4e5",
+        ),
+    ] {
+        let mut all = vec![("ALERT_STDOUT", "1")];
+        all.extend_from_slice(vars);
+        let output = start_with(&all);
         assert_eq!(output.status.code(), Some(2), "{variable}: {output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(

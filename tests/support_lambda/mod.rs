@@ -302,6 +302,22 @@ impl Moto {
     }
 }
 
+/// Runs `scripts/lambda-e2e-aws.py` (DynamoDB, SSM, S3 and SQS chores) against `moto`.
+pub fn aws_helper(tools: &Tools, moto: &Moto, args: &[&str]) -> Value {
+    let mut command = Command::new(&tools.python);
+    command
+        .arg(repo_dir().join("scripts/lambda-e2e-aws.py"))
+        .args(args)
+        .args(["--endpoint", &moto.endpoint]);
+    let output = run_with_timeout("lambda-e2e-aws.py", command, Duration::from_secs(900));
+    assert!(
+        output.status.success(),
+        "lambda-e2e-aws.py {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the helper prints JSON")
+}
+
 pub struct Subscription {
     pub topic_arn: String,
     pub queue_url: String,
@@ -329,7 +345,13 @@ pub fn build_handler(tools: &Tools) {
 pub struct Watch {
     pub port: u16,
     process: Guarded,
+    /// The value of [`WATCH_MARKER`] in this watch's environment, which the function inherits.
+    marker: String,
 }
+
+/// A variable every watch passes to its function with a value of its own, so the function's
+/// process can be found in /proc whatever cargo-lambda spawns in between.
+const WATCH_MARKER: &str = "LCW_TEST_WATCH";
 
 /// Variables that would make the handler reach real AWS or another profile.
 const AWS_VARIABLES_TO_CLEAR: &[&str] = &[
@@ -351,6 +373,8 @@ const AWS_VARIABLES_TO_CLEAR: &[&str] = &[
     "POLICY_PARAMETER",
     "POLICY_FILE",
     "POLICY_REFRESH_SECONDS",
+    "TRAIL_BUCKET",
+    "TRAIL_PREFIX",
 ];
 
 impl Watch {
@@ -379,9 +403,42 @@ impl Watch {
         for (key, value) in env {
             command.env(key, value);
         }
+        let marker = format!("{name}-{}", std::process::id());
+        command.env(WATCH_MARKER, &marker);
         let mut process = Guarded::spawn(&format!("{name}-watch"), command);
         wait_for_port(&mut process, port, Duration::from_secs(120));
-        Watch { port, process }
+        Watch {
+            port,
+            process,
+            marker,
+        }
+    }
+
+    /// The peak resident memory (VmHWM, KiB) of this watch's function process so far, read from
+    /// /proc: what Lambda reports as "Max Memory Used". `None` until the function has started.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let wanted = format!("{WATCH_MARKER}={}", self.marker);
+        let mut peak = None;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let dir = entry.path();
+            let is_handler = std::fs::read_link(dir.join("exe"))
+                .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == HANDLER_BIN));
+            let ours = std::fs::read(dir.join("environ")).is_ok_and(|environ| {
+                environ
+                    .split(|b| *b == 0)
+                    .any(|variable| variable == wanted.as_bytes())
+            });
+            if !is_handler || !ours {
+                continue;
+            }
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            let hwm = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            peak = peak.max(hwm);
+        }
+        peak
     }
 
     /// Invokes the function with `payload` over the emulator's Invoke API.
