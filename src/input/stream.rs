@@ -96,6 +96,8 @@ enum Unit<T> {
         end: usize,
         newlines: u64,
         line_start: Option<usize>,
+        /// Some string in the unit holds a `\u` escape.
+        unicode_escape: bool,
     },
     Invalid {
         invalid: Invalid,
@@ -141,9 +143,11 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         self.stopped |= flow.is_break();
     }
 
-    /// Hands the visitor the record `buf[start..end]`, which starts on `line`.
-    fn deliver(&mut self, start: usize, end: usize, line: u64) {
-        let flow = self.visitor.record(&self.input.buf[start..end], line);
+    /// Hands the visitor the record `buf[start..end]`, which starts on `line`, and whether a
+    /// string in it holds a `\u` escape.
+    fn deliver(&mut self, start: usize, end: usize, line: u64, unicode_escape: bool) {
+        let json = &self.input.buf[start..end];
+        let flow = self.visitor.record_checked(json, line, unicode_escape);
         self.stopped |= flow.is_break();
     }
 
@@ -291,6 +295,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         end,
                         newlines,
                         line_start,
+                        ..
                     } => {
                         self.pass(end, newlines, line_start);
                         match kind {
@@ -350,8 +355,10 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 end,
                 newlines,
                 line_start,
+                unicode_escape,
             } => {
-                self.deliver(self.input.pos, self.input.pos + end, self.input.line);
+                let (start, line) = (self.input.pos, self.input.line);
+                self.deliver(start, start + end, line, unicode_escape);
                 self.advance(end, newlines, line_start);
                 self.settle();
                 Ok(())
@@ -388,9 +395,11 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 end,
                 newlines,
                 line_start,
+                unicode_escape,
                 ..
             } => {
-                self.deliver(self.input.pos, self.input.pos + end, self.input.line);
+                let (start, line) = (self.input.pos, self.input.line);
+                self.deliver(start, start + end, line, unicode_escape);
                 self.advance(end, newlines, line_start);
                 self.settle();
                 Ok(())
@@ -419,6 +428,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                     end,
                     newlines,
                     line_start,
+                    ..
                 } => match value {
                     Skimmed::Value { capture, .. } => (capture, end, newlines, line_start),
                     // Containers are watched only in documents, never in lookup-events entries.
@@ -569,6 +579,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         end: skimmer.i,
                         newlines: skimmer.newlines,
                         line_start: skimmer.line_start,
+                        unicode_escape: skimmer.unicode_escape,
                     });
                 }
                 Err(Stop::Invalid(invalid)) => {
