@@ -13,7 +13,7 @@
 
 use std::io::{self, Read};
 
-use super::buffer::Buffer;
+use super::buffer::{Buffer, MAX_RECORD};
 use super::gzip::{self, Capped, Inflated};
 use super::skim::{
     Capture, ContainerKind, Invalid, Problem, Skimmed, Skimmer, Stop, WATCH_CLOUDTRAIL_EVENT,
@@ -42,6 +42,13 @@ pub(super) fn decode<R: Read, V: RecordVisitor>(
     if head == GZIP_MAGIC {
         let cap = limits.max_inflated_bytes;
         match gzip::open(head, reader)? {
+            // Small enough for no value in it to be oversized, and within the cap: scanned in place.
+            Inflated::Whole(bytes, _slot)
+                if bytes.len() < MAX_RECORD && bytes.len() as u64 <= cap =>
+            {
+                let input = Buffer::whole(bytes, io::empty(), true);
+                Stream::with_buffer(input, visitor).run()
+            }
             Inflated::Whole(bytes, _slot) => {
                 Stream::new(Capped::new(&bytes[..], cap), true, visitor).run()
             }
@@ -126,8 +133,12 @@ pub(super) struct Stream<'v, R, V> {
 
 impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
     fn new(reader: R, gzip: bool, visitor: &'v mut V) -> Self {
+        Stream::with_buffer(Buffer::new(reader, gzip), visitor)
+    }
+
+    fn with_buffer(input: Buffer<R>, visitor: &'v mut V) -> Self {
         Stream {
-            input: Buffer::new(reader, gzip),
+            input,
             visitor,
             last_token_line: 1,
             frames: Vec::with_capacity(4),
