@@ -105,8 +105,8 @@ impl RecordVisitor for Count {
     }
 }
 
-/// What `scan` does with each record: the detector's prefilter, then the rule when the record may
-/// match.
+/// What `scan` does with each record: the detector's prefilter (with the decoder's `\u` escape
+/// hint, as `scan` uses it), then the rule when the record may match.
 #[derive(Default)]
 struct Verdicts {
     detector: Detector,
@@ -116,9 +116,13 @@ struct Verdicts {
 }
 
 impl RecordVisitor for Verdicts {
-    fn record(&mut self, json: &[u8], _line: u64) -> ControlFlow<()> {
+    fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()> {
+        self.record_checked(json, line, true)
+    }
+
+    fn record_checked(&mut self, json: &[u8], _line: u64, unicode_escape: bool) -> ControlFlow<()> {
         self.records += 1;
-        match self.detector.assess_validated(json) {
+        match self.detector.assess_decoded(json, unicode_escape) {
             Ok(outcome) => self.alerts += u64::from(outcome.alert().is_some()),
             Err(_) => self.errors += 1,
         }

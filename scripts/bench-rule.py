@@ -9,7 +9,13 @@ It prints one JSON line per alert (actor, function, eventID) so its count can be
 checked against `scan`'s; it does not render the full alert document, and it does
 not try to be fast: it is the honest "obvious" implementation.
 
-Usage: bench-rule.py PATH...   (NDJSON files, .json/.json.gz Records files, or directories)
+With --fast it is what a competent user writes first instead: `orjson` (the fastest JSON
+parser for Python) and, before parsing, the literal prefilter `b"UpdateFunctionCode" in line`,
+which skips nearly every line unparsed. It checks nothing about the lines it skips (a broken
+line is silently ignored, a count of records is not exact) and misses an `eventName` spelled
+with a `\\u` escape: the speed of no validation.
+
+Usage: bench-rule.py [--fast] PATH...   (NDJSON files, .json/.json.gz Records files, or directories)
 """
 
 import gzip
@@ -72,6 +78,26 @@ def records(path):
             yield from document.get("Records", [document])
 
 
+LITERAL = b"UpdateFunctionCode"
+
+
+def records_fast(path):
+    """`records` with orjson, skipping what does not hold the literal."""
+    import orjson
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        if path.endswith(".ndjson"):
+            for line in stream:
+                if LITERAL in line:
+                    yield orjson.loads(line)
+        else:
+            data = stream.read()
+            if LITERAL in data:
+                document = orjson.loads(data)
+                yield from document.get("Records", [document])
+
+
 def paths(arguments):
     for argument in arguments:
         if os.path.isdir(argument):
@@ -83,13 +109,18 @@ def paths(arguments):
 
 
 def main():
-    if len(sys.argv) < 2:
+    arguments = sys.argv[1:]
+    fast = arguments[:1] == ["--fast"]
+    if fast:
+        arguments = arguments[1:]
+    if not arguments:
         print(__doc__, file=sys.stderr)
         return 2
+    read = records_fast if fast else records
     count = 0
     out = sys.stdout
-    for path in paths(sys.argv[1:]):
-        for record in records(path):
+    for path in paths(arguments):
+        for record in read(path):
             found = alert(record)
             if found is not None:
                 count += 1

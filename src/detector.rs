@@ -217,4 +217,22 @@ impl Detector {
         }
         self.assess_json(json)
     }
+
+    /// [`Detector::assess_validated`] for a record the fast decoder handed out with its hint
+    /// (`input::RecordVisitor::record_checked`): when no string in `json` holds a `\u` escape,
+    /// the prefilter only looks for the event name as written ([`rule::names_update_function_code`]).
+    /// The outcome is exactly the one [`Detector::assess_json`] gives.
+    pub fn assess_decoded(
+        &self,
+        json: &[u8],
+        unicode_escape: bool,
+    ) -> Result<Outcome, DecodeError> {
+        if unicode_escape {
+            return self.assess_validated(json);
+        }
+        if !rule::names_update_function_code(json) {
+            return Ok(Outcome::Quiet(QuietReason::OtherApi));
+        }
+        self.assess_json(json)
+    }
 }

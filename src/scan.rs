@@ -607,19 +607,28 @@ impl RuleVisitor<'_> {
     }
 
     /// The outcome for `json`, and the parsed record when explaining (which shows its fields).
-    fn assess(&self, json: &[u8]) -> Result<(Outcome, Option<Record>), DecodeError> {
+    /// `unicode_escape`: the decoder's word on `\u` escapes in `json` (true when unknown).
+    fn assess(
+        &self,
+        json: &[u8],
+        unicode_escape: bool,
+    ) -> Result<(Outcome, Option<Record>), DecodeError> {
         if self.options.explain || self.options.reference_decoder {
             let record = Record::from_json(json)?;
             Ok((self.detector.assess(&record), Some(record)))
         } else {
-            Ok((self.detector.assess_validated(json)?, None))
+            Ok((self.detector.assess_decoded(json, unicode_escape)?, None))
         }
     }
 }
 
 impl RecordVisitor for RuleVisitor<'_> {
     fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()> {
-        let (outcome, record) = match self.assess(json) {
+        self.record_checked(json, line, true)
+    }
+
+    fn record_checked(&mut self, json: &[u8], line: u64, unicode_escape: bool) -> ControlFlow<()> {
+        let (outcome, record) = match self.assess(json, unicode_escape) {
             Ok(assessed) => assessed,
             Err(e) => return self.error(line, &e.to_string()),
         };

@@ -626,3 +626,139 @@ proptest! {
         }
     }
 }
+
+/// Records as the fast decoder hands them to `record_checked`: with its word on `\u` escapes.
+#[derive(Default)]
+struct Checked {
+    records: Vec<(Vec<u8>, bool)>,
+}
+
+impl RecordVisitor for Checked {
+    fn record(&mut self, json: &[u8], _line: u64) -> ControlFlow<()> {
+        // Only lookup-events entries come this way: their hint is unknown.
+        self.records.push((json.to_vec(), true));
+        ControlFlow::Continue(())
+    }
+
+    fn record_checked(&mut self, json: &[u8], _line: u64, unicode_escape: bool) -> ControlFlow<()> {
+        self.records.push((json.to_vec(), unicode_escape));
+        ControlFlow::Continue(())
+    }
+
+    fn error(&mut self, _line: u64, _reason: &str) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// Whether valid JSON holds a `\u` escape: a backslash outside strings is invalid, so every
+/// backslash starts an escape of two bytes or more.
+fn holds_unicode_escape(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u') {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The decoder's hint is exact, and the prefilter it allows decides as a full parse does.
+fn assert_hints_hold(input: &[u8]) {
+    let mut checked = Checked::default();
+    decode(input, &mut checked).expect("plain input never fails to read");
+    let detector = Detector::default();
+    for (json, unicode_escape) in &checked.records {
+        if !unicode_escape {
+            assert!(
+                !holds_unicode_escape(json),
+                "hint says no \\u escape in {}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        let full = detector.assess_json(json).map(|o| o.verdict_name());
+        let hinted = detector
+            .assess_decoded(json, *unicode_escape)
+            .map(|o| o.verdict_name());
+        assert_eq!(full.ok(), hinted.ok(), "hinted prefilter vs parse");
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The `\u` hint of the fast decoder on arbitrary bytes, escapes of every kind included, and
+    /// on real records whose strings are re-escaped in every way JSON allows.
+    #[test]
+    fn the_unicode_escape_hint_is_a_proof(
+        bytes in prop::collection::vec(
+            prop::sample::select(vec![
+                &b"{"[..], b"}", b"[", b"]", b",", b":", b"\"", b"\\", b"\\\\", b"\\u", b"u",
+                b"\"a\"", b"1", b"\"eventName\":", b"\"UpdateFunctionCode\"",
+                b"\"\\u0055pdateFunctionCode\"", b"\"\\\\u0055\"", b"\\\"", b"\\n", b"\n",
+                b"\"eventSource\":\"lambda.amazonaws.com\"",
+            ]),
+            0..120,
+        )
+        .prop_map(|pieces| pieces.concat()),
+        which in any::<Index>(),
+        escape_every in 0usize..8,
+    ) {
+        assert_hints_hold(&bytes);
+        // A real record with some of its ASCII letters written as `\u00XX` (the eventName too,
+        // now and then), alone and in a `Records` container.
+        let record = serde_json::to_string(which.get(real_records())).unwrap();
+        let mut escaped = String::new();
+        let mut in_string = false;
+        let mut previous_backslash = false;
+        for (n, c) in record.chars().enumerate() {
+            if c == '"' && !previous_backslash {
+                in_string = !in_string;
+            }
+            if in_string && c.is_ascii_alphabetic() && escape_every > 0 && n % escape_every == 0 {
+                escaped.push_str(&format!("\\u{:04x}", c as u32));
+            } else {
+                escaped.push(c);
+            }
+            previous_backslash = c == '\\' && !previous_backslash;
+        }
+        let input = format!("{escaped}\n{{\"Records\":[{escaped},{record}]}}\n");
+        assert_hints_hold(input.as_bytes());
+    }
+}
+
+/// An `eventName` spelled with a `\u` escape still alerts through the hinted prefilter (and a
+/// `\\u` that is no escape is not taken for one).
+#[test]
+fn an_escaped_event_name_alerts_through_the_hinted_prefilter() {
+    let record = serde_json::to_string(&alerting_record()).unwrap();
+    let escaped = record.replacen("\"UpdateFunctionCode", "\"\\u0055pdateFunctionCode", 1);
+    assert_ne!(
+        escaped, record,
+        "the alerting record names UpdateFunctionCode"
+    );
+    let not_an_escape = record.replacen("\"us-west-2\"", "\"\\\\u0055\"", 1);
+    assert_ne!(not_an_escape, record);
+    let input = format!("{escaped}\n{not_an_escape}\n");
+    let mut checked = Checked::default();
+    decode(input.as_bytes(), &mut checked).unwrap();
+    assert_eq!(checked.records.len(), 2);
+    assert!(checked.records[0].1, "a \\u escape is reported");
+    assert!(
+        !checked.records[1].1,
+        "\\\\u is an escaped backslash and a letter"
+    );
+    let detector = Detector::default();
+    let (json, hint) = &checked.records[0];
+    assert!(
+        detector
+            .assess_decoded(json, *hint)
+            .unwrap()
+            .alert()
+            .is_some()
+    );
+}

@@ -1,6 +1,6 @@
 //! Arbitrary bytes into both decoders: no panic, every record valid JSON, the same records and
 //! as many errors as the reference decoder, and every record through the detector (prefilter and
-//! full parse agree).
+//! full parse agree, with and without the decoder's `\u` escape hint, and the hint is exact).
 #![no_main]
 
 use std::ops::ControlFlow;
@@ -13,12 +13,21 @@ use serde_json::Value;
 #[derive(Default)]
 struct Collected {
     records: Vec<Vec<u8>>,
+    /// The decoder's `\u` escape hint for each record (`true` when it gives none).
+    hints: Vec<bool>,
     errors: usize,
 }
 
 impl RecordVisitor for Collected {
     fn record(&mut self, json: &[u8], _line: u64) -> ControlFlow<()> {
         self.records.push(json.to_vec());
+        self.hints.push(true);
+        ControlFlow::Continue(())
+    }
+
+    fn record_checked(&mut self, json: &[u8], _line: u64, unicode_escape: bool) -> ControlFlow<()> {
+        self.records.push(json.to_vec());
+        self.hints.push(unicode_escape);
         ControlFlow::Continue(())
     }
 
@@ -45,9 +54,28 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(ours.errors, theirs.errors, "error counts differ");
     }
     let detector = Detector::default();
-    for json in &ours.records {
-        let full = detector.assess_json(json).map(|o| o.verdict_name());
+    for (json, &hint) in ours.records.iter().zip(&ours.hints) {
+        let full = detector.assess_json(json).map(|o| o.verdict_name()).ok();
         let fast = detector.assess_validated(json).map(|o| o.verdict_name());
-        assert_eq!(full.ok(), fast.ok(), "prefilter and parse disagree");
+        assert_eq!(full, fast.ok(), "prefilter and parse disagree");
+        let hinted = detector.assess_decoded(json, hint).map(|o| o.verdict_name());
+        assert_eq!(full, hinted.ok(), "hinted prefilter and parse disagree");
+        assert!(hint || !holds_unicode_escape(json), "a \\u escape the hint denies");
     }
 });
+
+/// Whether valid JSON holds a `\u` escape (every backslash in it starts an escape).
+fn holds_unicode_escape(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u') {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}

@@ -242,12 +242,12 @@ pub trait ObjectSource {
 /// Objects in S3, one client per bucket region (a trail bucket is often in another region than
 /// the function, and S3 answers for a bucket only in its own).
 pub struct S3Objects {
-    config: aws_config::SdkConfig,
+    config: aws_types::SdkConfig,
     clients: Mutex<HashMap<String, aws_sdk_s3::Client>>,
 }
 
 impl S3Objects {
-    pub fn new(config: aws_config::SdkConfig) -> S3Objects {
+    pub fn new(config: aws_types::SdkConfig) -> S3Objects {
         S3Objects {
             config,
             clients: Mutex::default(),
@@ -264,7 +264,7 @@ impl S3Objects {
             .entry(region.clone())
             .or_insert_with(|| {
                 let mut builder = aws_sdk_s3::config::Builder::from(&self.config)
-                    .region(aws_config::Region::new(region));
+                    .region(aws_types::region::Region::new(region));
                 // S3-compatible endpoints (moto, MinIO) serve buckets by path, not by name.
                 if self.config.endpoint_url().is_some() {
                     builder = builder.force_path_style(true);

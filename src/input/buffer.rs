@@ -67,6 +67,25 @@ impl<R: Read> Buffer<R> {
         }
     }
 
+    /// A buffer over input that is already all in memory (a gzip file inflated whole), shorter than
+    /// [`MAX_RECORD`] so that no unit in it can be oversized: the bytes are used where they are,
+    /// not copied.
+    pub(super) fn whole(bytes: Vec<u8>, reader: R, gzip: bool) -> Self {
+        debug_assert!(bytes.len() < MAX_RECORD);
+        Buffer {
+            reader,
+            gzip,
+            end: bytes.len(),
+            buf: bytes,
+            pos: 0,
+            eof: true,
+            offset: 0,
+            line: 1,
+            line_start: 0,
+            restart: None,
+        }
+    }
+
     /// Skips a UTF-8 byte order mark at the very start.
     pub(super) fn skip_bom(&mut self) -> io::Result<()> {
         while self.end - self.pos < BOM.len() && !self.eof {

@@ -82,6 +82,17 @@ pub trait RecordVisitor {
     /// [`ControlFlow::Break`] stops decoding: nothing more is read or reported.
     fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()>;
 
+    /// [`RecordVisitor::record`], with what the fast decoder learned while checking the record:
+    /// `unicode_escape` is `false` only when none of its strings holds a `\u` escape (the
+    /// decoder reads every escape, so that is a proof), which spares a literal search its second
+    /// look for escaped spellings. The fast decoder calls this for the records it skims, and
+    /// [`RecordVisitor::record`] for the rest (a lookup-events `CloudTrailEvent`, the reference
+    /// decoder); by default it forgets the hint and calls [`RecordVisitor::record`].
+    fn record_checked(&mut self, json: &[u8], line: u64, unicode_escape: bool) -> ControlFlow<()> {
+        let _ = unicode_escape;
+        self.record(json, line)
+    }
+
     /// A part of the input that is not valid JSON or not one of the shapes above. `reason` says
     /// what was wrong (e.g. "expected ',' or '}' after an object member, found 'x' at column
     /// 17", "a JSON number is not a CloudTrail record"). Decoding goes on after it wherever it

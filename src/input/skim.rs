@@ -261,6 +261,9 @@ pub(super) struct Skimmer<'a> {
     /// leaves it.
     block_at: usize,
     block: u64,
+    /// A string skimmed so far holds a `\u` escape (every escape passes through
+    /// [`Self::escape`], so `false` is a proof that there is none).
+    pub(super) unicode_escape: bool,
 }
 
 impl<'a> Skimmer<'a> {
@@ -276,6 +279,7 @@ impl<'a> Skimmer<'a> {
             capture: Capture::Absent,
             block_at: NO_BLOCK,
             block: 0,
+            unicode_escape: false,
         }
     }
 
@@ -595,6 +599,8 @@ impl<'a> Skimmer<'a> {
                 b'\\' => {
                     escaped = true;
                     self.i = self.escape(i)?;
+                    // `escape` succeeded, so the byte after the backslash is there.
+                    self.unicode_escape |= self.bytes[i + 1] == b'u';
                 }
                 0x00..=0x1f => return Err(self.invalid(i, Problem::ControlCharacter(byte))),
                 0x80..=0xff => self.i = self.utf8_char(i)?,

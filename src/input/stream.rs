@@ -13,7 +13,7 @@
 
 use std::io::{self, Read};
 
-use super::buffer::Buffer;
+use super::buffer::{Buffer, MAX_RECORD};
 use super::gzip::{self, Capped, Inflated};
 use super::skim::{
     Capture, ContainerKind, Invalid, Problem, Skimmed, Skimmer, Stop, WATCH_CLOUDTRAIL_EVENT,
@@ -42,6 +42,13 @@ pub(super) fn decode<R: Read, V: RecordVisitor>(
     if head == GZIP_MAGIC {
         let cap = limits.max_inflated_bytes;
         match gzip::open(head, reader)? {
+            // Small enough for no value in it to be oversized, and within the cap: scanned in place.
+            Inflated::Whole(bytes, _slot)
+                if bytes.len() < MAX_RECORD && bytes.len() as u64 <= cap =>
+            {
+                let input = Buffer::whole(bytes, io::empty(), true);
+                Stream::with_buffer(input, visitor).run()
+            }
             Inflated::Whole(bytes, _slot) => {
                 Stream::new(Capped::new(&bytes[..], cap), true, visitor).run()
             }
@@ -96,6 +103,8 @@ enum Unit<T> {
         end: usize,
         newlines: u64,
         line_start: Option<usize>,
+        /// Some string in the unit holds a `\u` escape.
+        unicode_escape: bool,
     },
     Invalid {
         invalid: Invalid,
@@ -124,8 +133,12 @@ pub(super) struct Stream<'v, R, V> {
 
 impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
     fn new(reader: R, gzip: bool, visitor: &'v mut V) -> Self {
+        Stream::with_buffer(Buffer::new(reader, gzip), visitor)
+    }
+
+    fn with_buffer(input: Buffer<R>, visitor: &'v mut V) -> Self {
         Stream {
-            input: Buffer::new(reader, gzip),
+            input,
             visitor,
             last_token_line: 1,
             frames: Vec::with_capacity(4),
@@ -141,9 +154,11 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         self.stopped |= flow.is_break();
     }
 
-    /// Hands the visitor the record `buf[start..end]`, which starts on `line`.
-    fn deliver(&mut self, start: usize, end: usize, line: u64) {
-        let flow = self.visitor.record(&self.input.buf[start..end], line);
+    /// Hands the visitor the record `buf[start..end]`, which starts on `line`, and whether a
+    /// string in it holds a `\u` escape.
+    fn deliver(&mut self, start: usize, end: usize, line: u64, unicode_escape: bool) {
+        let json = &self.input.buf[start..end];
+        let flow = self.visitor.record_checked(json, line, unicode_escape);
         self.stopped |= flow.is_break();
     }
 
@@ -291,6 +306,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         end,
                         newlines,
                         line_start,
+                        ..
                     } => {
                         self.pass(end, newlines, line_start);
                         match kind {
@@ -350,8 +366,10 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 end,
                 newlines,
                 line_start,
+                unicode_escape,
             } => {
-                self.deliver(self.input.pos, self.input.pos + end, self.input.line);
+                let (start, line) = (self.input.pos, self.input.line);
+                self.deliver(start, start + end, line, unicode_escape);
                 self.advance(end, newlines, line_start);
                 self.settle();
                 Ok(())
@@ -388,9 +406,11 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 end,
                 newlines,
                 line_start,
+                unicode_escape,
                 ..
             } => {
-                self.deliver(self.input.pos, self.input.pos + end, self.input.line);
+                let (start, line) = (self.input.pos, self.input.line);
+                self.deliver(start, start + end, line, unicode_escape);
                 self.advance(end, newlines, line_start);
                 self.settle();
                 Ok(())
@@ -419,6 +439,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                     end,
                     newlines,
                     line_start,
+                    ..
                 } => match value {
                     Skimmed::Value { capture, .. } => (capture, end, newlines, line_start),
                     // Containers are watched only in documents, never in lookup-events entries.
@@ -569,6 +590,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         end: skimmer.i,
                         newlines: skimmer.newlines,
                         line_start: skimmer.line_start,
+                        unicode_escape: skimmer.unicode_escape,
                     });
                 }
                 Err(Stop::Invalid(invalid)) => {
