@@ -24,23 +24,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support_lambda::{
-    Fault, FaultProxy, Moto, Subscription, Tools, Watch, repo_dir, run_with_timeout,
+    Fault, FaultProxy, Moto, Subscription, Tools, Watch, aws_helper, repo_dir, run_with_timeout,
 };
-
-fn aws_helper(tools: &Tools, moto: &Moto, args: &[&str]) -> Value {
-    let mut command = Command::new(&tools.python);
-    command
-        .arg(repo_dir().join("scripts/lambda-e2e-aws.py"))
-        .args(args)
-        .args(["--endpoint", &moto.endpoint]);
-    let output = run_with_timeout("lambda-e2e-aws.py", command, Duration::from_secs(900));
-    assert!(
-        output.status.success(),
-        "lambda-e2e-aws.py {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the helper prints JSON")
-}
 
 fn sample(name: &str) -> Value {
     let path = repo_dir().join("events/eventbridge/alert").join(name);

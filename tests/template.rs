@@ -62,31 +62,43 @@ fn forwarder_path() -> PathBuf {
 fn organization_variant_path() -> &'static Path {
     static VARIANT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = VARIANT.get_or_init(|| {
-        let text = std::fs::read_to_string(template_path()).expect("read template.yaml");
-        let mut variant = text.clone();
-        for (parameter, value) in [
-            ("OrganizationId", ORGANIZATION.to_owned()),
-            (
-                "AccountNames",
-                r#"'{"111122223333": "payments-prod", "444455556666": "sandbox eu"}'"#.to_owned(),
-            ),
-        ] {
-            let declared = format!("  {parameter}:\n    Type: String\n    Default: \"\"\n");
-            assert!(
-                variant.contains(&declared),
-                "template.yaml declares {parameter} as an empty-by-default String"
-            );
-            variant = variant.replace(
-                &declared,
-                &format!("  {parameter}:\n    Type: String\n    Default: {value}\n"),
-            );
-        }
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let path = dir.path().join("template-organization.yaml");
-        std::fs::write(&path, variant).expect("write the organization variant");
-        (dir, path)
+        variant_with_defaults(
+            "template-organization.yaml",
+            &[
+                ("OrganizationId", ORGANIZATION.to_owned()),
+                (
+                    "AccountNames",
+                    r#"'{"111122223333": "payments-prod", "444455556666": "sandbox eu"}'"#
+                        .to_owned(),
+                ),
+            ],
+        )
     });
     path
+}
+
+/// A copy of template.yaml, in a temporary directory, whose empty-by-default String parameters
+/// named here default to the given values instead.
+fn variant_with_defaults(
+    file_name: &str,
+    defaults: &[(&str, String)],
+) -> (tempfile::TempDir, PathBuf) {
+    let mut variant = std::fs::read_to_string(template_path()).expect("read template.yaml");
+    for (parameter, value) in defaults {
+        let declared = format!("  {parameter}:\n    Type: String\n    Default: \"\"\n");
+        assert!(
+            variant.contains(&declared),
+            "template.yaml declares {parameter} as an empty-by-default String"
+        );
+        variant = variant.replace(
+            &declared,
+            &format!("  {parameter}:\n    Type: String\n    Default: {value}\n"),
+        );
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join(file_name);
+    std::fs::write(&path, variant).expect("write the template variant");
+    (dir, path)
 }
 
 /// The parameters of an S3-mode deployment (organization mode too, as S3 mode is meant for an
@@ -108,22 +120,11 @@ const TRAIL_KEY: &str =
 fn s3_variant_path() -> &'static Path {
     static VARIANT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = VARIANT.get_or_init(|| {
-        let mut variant = std::fs::read_to_string(template_path()).expect("read template.yaml");
-        for (parameter, value) in S3_MODE {
-            let declared = format!("  {parameter}:\n    Type: String\n    Default: \"\"\n");
-            assert!(
-                variant.contains(&declared),
-                "template.yaml declares {parameter} as an empty-by-default String"
-            );
-            variant = variant.replace(
-                &declared,
-                &format!("  {parameter}:\n    Type: String\n    Default: {value}\n"),
-            );
-        }
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let path = dir.path().join("template-s3-mode.yaml");
-        std::fs::write(&path, variant).expect("write the S3-mode variant");
-        (dir, path)
+        let defaults: Vec<(&str, String)> = S3_MODE
+            .iter()
+            .map(|(parameter, value)| (*parameter, (*value).to_owned()))
+            .collect();
+        variant_with_defaults("template-s3-mode.yaml", &defaults)
     });
     path
 }
