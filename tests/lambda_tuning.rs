@@ -23,9 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support_lambda::{
-    Fault, FaultProxy, Moto, Subscription, Tools, Watch, aws_helper, repo_dir, run_with_timeout,
-};
+use support_lambda::{Fault, FaultProxy, Moto, Subscription, Tools, Watch, aws_helper, repo_dir};
 
 fn sample(name: &str) -> Value {
     let path = repo_dir().join("events/eventbridge/alert").join(name);
