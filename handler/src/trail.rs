@@ -589,12 +589,14 @@ async fn read_file<S: AlertSink, T: Store, O: ObjectSource>(
         let result = input::decode_with_limits(reader, &mut sorter, &limits);
         (result, sorter.records)
     });
-    let mut damaged: Vec<(u64, String)> = Vec::new();
-    let mut not_delivered: Vec<String> = Vec::new();
+    // The first of each kind and how many: a file of a million damaged lines must not hold a
+    // million messages.
+    let mut damaged = FirstAndCount::default();
+    let mut not_delivered = FirstAndCount::default();
     let mut candidates = 0;
     while let Some(found) = receiver.recv().await {
         match found {
-            Found::Damaged { line, reason } => damaged.push((line, reason)),
+            Found::Damaged { line, reason } => damaged.add(|| (line, reason)),
             Found::Candidate(record) => {
                 candidates += 1;
                 counts.events_seen += 1;
@@ -609,7 +611,7 @@ async fn read_file<S: AlertSink, T: Store, O: ObjectSource>(
                 .await
                 {
                     Ok(event) => tally(summary, &event),
-                    Err(e) => not_delivered.push(e.to_string()),
+                    Err(e) => not_delivered.add(|| e.to_string()),
                 }
             }
         }
@@ -629,8 +631,8 @@ async fn read_file<S: AlertSink, T: Store, O: ObjectSource>(
         verdict = "trail-file",
         records,
         candidates,
-        damaged = damaged.len(),
-        not_delivered = not_delivered.len(),
+        damaged = damaged.count,
+        not_delivered = not_delivered.count,
         "trail file read"
     );
     let place = format!("s3://{}/{}", object.bucket, object.key);
@@ -640,26 +642,50 @@ async fn read_file<S: AlertSink, T: Store, O: ObjectSource>(
             message: format!("{place}: read stopped after {records} records: {e}"),
         });
     }
-    if let Some(first) = not_delivered.first() {
+    if let Some(first) = &not_delivered.first {
         return Err(FileError {
             error_type: "AlertNotDelivered",
             message: format!(
                 "{place}: {} of its alerts not handled (retried with the message; those \
                  delivered are not published again): {first}",
-                not_delivered.len()
+                not_delivered.count
             ),
         });
     }
-    if let Some((line, reason)) = damaged.first() {
+    if let Some((line, reason)) = &damaged.first {
         return Err(FileError {
             error_type: "TrailFileDamaged",
             message: format!(
                 "{place}: {} parts are not CloudTrail records, the first at line {line}: {reason}",
-                damaged.len()
+                damaged.count
             ),
         });
     }
     Ok(())
+}
+
+/// The first of a kind of problem and how many there were.
+struct FirstAndCount<T> {
+    first: Option<T>,
+    count: u64,
+}
+
+impl<T> Default for FirstAndCount<T> {
+    fn default() -> Self {
+        FirstAndCount {
+            first: None,
+            count: 0,
+        }
+    }
+}
+
+impl<T> FirstAndCount<T> {
+    fn add(&mut self, make: impl FnOnce() -> T) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some(make());
+        }
+    }
 }
 
 fn tally(summary: &mut FilesSummary, event: &Summary) {
