@@ -1042,6 +1042,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_file_of_many_damaged_parts_reports_the_first_and_how_many_and_still_alerts() {
+        let key = "trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/02/damaged.json.gz";
+        let mut text = String::new();
+        for n in 0..500 {
+            text.push_str(&format!("{{\"eventID\": \"bad-{n}\", oops}}\n"));
+        }
+        text.push_str(&person("e-1", "alice").to_string());
+        text.push('\n');
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        let world = World::new(&[(key, gz.finish().unwrap())]);
+        let pipeline = Pipeline {
+            detector: &world.detector,
+            sink: &world.sink,
+            store: &world.store,
+            window: Window::minutes(0),
+            function_name: "code-watch-fn",
+        };
+        let files = TrailFiles {
+            trail: &world.trail,
+            objects: &world.objects,
+            limits: Limits::default(),
+        };
+        let clock = Clock {
+            now: 1000,
+            lease_until: 1060,
+        };
+        let error = handle_notification(
+            &pipeline,
+            &files,
+            &s3_notification(key),
+            clock,
+            &mut Counts::default(),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.error_type, "TrailFileDamaged");
+        assert!(
+            error
+                .message
+                .contains("500 parts are not CloudTrail records, the first at line 1:"),
+            "{error}"
+        );
+        assert_eq!(world.sink.ids(), ["e-1"]);
+    }
+
+    #[tokio::test]
     async fn a_file_whose_first_publish_fails_publishes_each_alert_once_across_the_retry() {
         let world = World::new(&[(
             LOG_KEY,
