@@ -1006,33 +1006,34 @@ struct Outcome {
     detail_intact: bool,
 }
 
-/// Sends every case through moto's EventBridge with `pattern` on a rule; `None` when Python or its
-/// packages are missing (after `missing`).
-fn apply_pattern(pattern: &Value, cases: &[Case]) -> Option<Vec<Outcome>> {
-    let Some(python) = python() else {
-        missing("python3 is not installed: cannot run the EventBridge emulator");
-        return None;
-    };
+/// Runs one of the EventBridge emulator scripts, `scripts/SCRIPT`, with each `(flag, document)`
+/// written to a file and passed as `flag FILE`, and `cases` as `--cases`. Checks that it ran
+/// (`failure` and its report otherwise), attributed every event it saw to a case and answered once
+/// per case, and returns those answers; `None` when its Python packages are missing (after
+/// `missing`).
+fn run_eventbridge_check(
+    python: &Path,
+    script: &str,
+    documents: &[(&str, &Value)],
+    cases: &[(&str, &Value)],
+    failure: &str,
+) -> Option<Vec<Value>> {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let pattern_file = dir.path().join("pattern.json");
-    let cases_file = dir.path().join("cases.json");
-    std::fs::write(&pattern_file, pattern.to_string()).expect("write the pattern");
+    let mut command = tool_command(python);
+    command.arg(repo().join("scripts").join(script));
+    for (n, (flag, document)) in documents.iter().enumerate() {
+        let file = dir.path().join(format!("{n}.json"));
+        std::fs::write(&file, document.to_string()).expect("write a document for the script");
+        command.arg(flag).arg(file);
+    }
     let listed: Vec<Value> = cases
         .iter()
-        .map(|c| json!({"name": c.name, "envelope": c.envelope}))
+        .map(|(name, envelope)| json!({"name": name, "envelope": envelope}))
         .collect();
+    let cases_file = dir.path().join("cases.json");
     std::fs::write(&cases_file, Value::Array(listed).to_string()).expect("write the cases");
-
-    let out = run(
-        "scripts/eventbridge-pattern-check.py",
-        tool_command(&python)
-            .arg(repo().join("scripts/eventbridge-pattern-check.py"))
-            .arg("--pattern")
-            .arg(&pattern_file)
-            .arg("--cases")
-            .arg(&cases_file),
-        10 * MINUTE,
-    );
+    command.arg("--cases").arg(&cases_file);
+    let out = run(&format!("scripts/{script}"), &mut command, 10 * MINUTE);
     if out.status.code() == Some(MISSING_PACKAGE) {
         missing(&format!(
             "Python packages for the EventBridge emulator: {}",
@@ -1040,26 +1041,42 @@ fn apply_pattern(pattern: &Value, cases: &[Case]) -> Option<Vec<Outcome>> {
         ));
         return None;
     }
-    assert!(
-        out.status.success(),
-        "the EventBridge emulator run failed: {}",
-        out.report()
-    );
-    let report: Value =
-        serde_json::from_str(&out.stdout).expect("eventbridge-pattern-check.py prints JSON");
+    assert!(out.status.success(), "{failure}: {}", out.report());
+    let report: Value = serde_json::from_str(&out.stdout).expect("the script prints JSON");
     assert_eq!(
         report["unattributed"],
         0,
         "the emulator delivered events nobody sent: {}",
         out.report()
     );
-    let results = as_list(&report["results"]);
+    let results: Vec<Value> = as_list(&report["results"]).into_iter().cloned().collect();
     assert_eq!(
         results.len(),
         cases.len(),
         "one result per case expected from {}",
         report["emulator"]
     );
+    Some(results)
+}
+
+/// Sends every case through moto's EventBridge with `pattern` on a rule; `None` when Python or its
+/// packages are missing (after `missing`).
+fn apply_pattern(pattern: &Value, cases: &[Case]) -> Option<Vec<Outcome>> {
+    let Some(python) = python() else {
+        missing("python3 is not installed: cannot run the EventBridge emulator");
+        return None;
+    };
+    let named: Vec<(&str, &Value)> = cases
+        .iter()
+        .map(|c| (c.name.as_str(), &c.envelope))
+        .collect();
+    let results = run_eventbridge_check(
+        &python,
+        "eventbridge-pattern-check.py",
+        &[("--pattern", pattern)],
+        &named,
+        "the EventBridge emulator run failed",
+    )?;
     let outcomes = results
         .iter()
         .zip(cases)
@@ -2713,46 +2730,21 @@ fn apply_tamper_rule(
     transformer: &Value,
     cases: &[TamperCase],
 ) -> Option<Vec<Option<Value>>> {
-    let python = python()?;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let pattern_file = dir.path().join("pattern.json");
-    let transformer_file = dir.path().join("transformer.json");
-    let cases_file = dir.path().join("cases.json");
-    std::fs::write(&pattern_file, pattern.to_string()).unwrap();
-    std::fs::write(&transformer_file, transformer.to_string()).unwrap();
-    let listed: Vec<Value> = cases
-        .iter()
-        .map(|c| json!({"name": c.name, "envelope": c.envelope}))
-        .collect();
-    std::fs::write(&cases_file, Value::Array(listed).to_string()).unwrap();
-    let out = run(
-        "scripts/eventbridge-pattern-check.py",
-        tool_command(&python)
-            .arg(repo().join("scripts/eventbridge-pattern-check.py"))
-            .arg("--pattern")
-            .arg(&pattern_file)
-            .arg("--transformer")
-            .arg(&transformer_file)
-            .arg("--cases")
-            .arg(&cases_file),
-        10 * MINUTE,
-    );
-    if out.status.code() == Some(MISSING_PACKAGE) {
-        missing(&format!(
-            "Python packages for the EventBridge emulator: {}",
-            out.stderr.trim()
-        ));
+    let Some(python) = python() else {
+        missing("python3 is not installed: cannot run the EventBridge emulator");
         return None;
-    }
-    assert!(
-        out.status.success(),
-        "{rule_id}: the EventBridge emulator refused the pattern or failed: {}",
-        out.report()
-    );
-    let report: Value = serde_json::from_str(&out.stdout).expect("the script prints JSON");
-    assert_eq!(report["unattributed"], 0, "{rule_id}: {}", out.report());
-    let results = as_list(&report["results"]);
-    assert_eq!(results.len(), cases.len());
+    };
+    let named: Vec<(&str, &Value)> = cases
+        .iter()
+        .map(|c| (c.name.as_str(), &c.envelope))
+        .collect();
+    let results = run_eventbridge_check(
+        &python,
+        "eventbridge-pattern-check.py",
+        &[("--pattern", pattern), ("--transformer", transformer)],
+        &named,
+        &format!("{rule_id}: the EventBridge emulator refused the pattern or failed"),
+    )?;
     Some(
         results
             .iter()
@@ -3980,41 +3972,19 @@ fn a_member_code_update_travels_to_the_central_bus_and_reaches_the_function() {
     });
 
     let cases = pattern_cases();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let setup_file = dir.path().join("setup.json");
-    let cases_file = dir.path().join("cases.json");
-    std::fs::write(&setup_file, setup.to_string()).unwrap();
-    let listed: Vec<Value> = cases
+    let named: Vec<(&str, &Value)> = cases
         .iter()
-        .map(|c| json!({"name": c.name, "envelope": c.envelope}))
+        .map(|c| (c.name.as_str(), &c.envelope))
         .collect();
-    std::fs::write(&cases_file, Value::Array(listed).to_string()).unwrap();
-    let out = run(
-        "scripts/eventbridge-forward-check.py",
-        tool_command(&python)
-            .arg(repo().join("scripts/eventbridge-forward-check.py"))
-            .arg("--setup")
-            .arg(&setup_file)
-            .arg("--cases")
-            .arg(&cases_file),
-        10 * MINUTE,
-    );
-    if out.status.code() == Some(MISSING_PACKAGE) {
-        missing(&format!(
-            "Python packages for the EventBridge emulator: {}",
-            out.stderr.trim()
-        ));
+    let Some(results) = run_eventbridge_check(
+        &python,
+        "eventbridge-forward-check.py",
+        &[("--setup", &setup)],
+        &named,
+        "the forwarding run failed",
+    ) else {
         return;
-    }
-    assert!(
-        out.status.success(),
-        "the forwarding run failed: {}",
-        out.report()
-    );
-    let report: Value = serde_json::from_str(&out.stdout).expect("the script prints JSON");
-    assert_eq!(report["unattributed"], 0, "{}", out.report());
-    let results = as_list(&report["results"]);
-    assert_eq!(results.len(), cases.len());
+    };
     let forwarded: Vec<Forwarded> = results
         .iter()
         .zip(&cases)
