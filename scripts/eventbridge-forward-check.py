@@ -45,48 +45,19 @@ Python package is missing.
 
 import argparse
 import json
-import logging
-import os
 import sys
 
-MISSING_PACKAGE = 3
-BATCH = 10  # PutEvents accepts at most 10 entries per call
-MATCH_EVERYTHING = json.dumps({"source": [{"exists": True}]})
-
-
-class Refused(Exception):
-    """Input or a rule the emulator (or this script) will not take."""
-
-
-def load_json(path, what):
-    with open(path, encoding="utf-8") as handle:
-        value = json.load(handle)
-    if not isinstance(value, what):
-        raise Refused(f"{path}: expected a JSON {what.__name__}")
-    return value
-
-
-def check_cases(cases):
-    for index, case in enumerate(cases):
-        envelope = case.get("envelope") if isinstance(case, dict) else None
-        if not isinstance(envelope, dict):
-            raise Refused(f"case {index}: no envelope object")
-        for field in ("source", "detail-type", "detail"):
-            if field not in envelope:
-                raise Refused(f"case {index} ({case.get('name')}): envelope has no {field!r}")
-        if not isinstance(envelope["detail"], dict):
-            raise Refused(f"case {index} ({case.get('name')}): detail is not an object")
-
-
-def start_emulator():
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
-    # One access-log line per request would bury the report's context.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+from eventbridge_emulator import (
+    BATCH,
+    MATCH_EVERYTHING,
+    Refused,
+    check_cases,
+    drain,
+    entry,
+    load_json,
+    report_main,
+    start_emulator,
+)
 
 
 class Account:
@@ -139,25 +110,6 @@ class Account:
         return url
 
 
-def drain(sqs, queue_url):
-    """Every message in the queue, as parsed event documents; the queue is left empty."""
-    received = []
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not batch:
-            return received
-        received.extend(json.loads(message["Body"]) for message in batch)
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                for index, message in enumerate(batch)
-            ],
-        )
-
-
 def build(endpoint, setup):
     central_setup, member_setup = setup["central"], setup["member"]
     central = Account(endpoint, central_setup["account"], central_setup["region"])
@@ -207,14 +159,7 @@ def run(setup, cases):
                 detail = dict(envelope["detail"])
                 marker = f"forward-check-{index}"
                 detail["eventID"] = marker
-                entries.append(
-                    {
-                        "Source": envelope["source"],
-                        "DetailType": envelope["detail-type"],
-                        "Detail": json.dumps(detail),
-                        "Resources": envelope.get("resources") or [],
-                    }
-                )
+                entries.append(entry(envelope, detail))
                 result = {
                     "name": case.get("name"),
                     "accepted": False,
@@ -228,9 +173,9 @@ def run(setup, cases):
                 results.append(result)
                 by_marker[marker] = (result, detail)
             answer = member.events.put_events(Entries=entries)["Entries"]
-            for (_, _case), entry, result in zip(chunk, answer, results[-len(chunk) :]):
-                result["accepted"] = "EventId" in entry
-                result["error"] = entry.get("ErrorMessage") or entry.get("ErrorCode")
+            for answered, result in zip(answer, results[-len(chunk) :]):
+                result["accepted"] = "EventId" in answered
+                result["error"] = answered.get("ErrorMessage") or answered.get("ErrorCode")
             # Emptied after every batch: moto's SQS slows down with every message it holds.
             for counter, (account, queue_url) in queues.items():
                 for delivered in drain(account.sqs, queue_url):
@@ -263,30 +208,16 @@ def main():
     parser.add_argument("--setup", required=True, help="the central and member rules (JSON)")
     parser.add_argument("--cases", required=True, help="JSON array of {name, envelope}")
     args = parser.parse_args()
-    # No real AWS: keep the caller's profile and endpoints out of the way.
-    for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        os.environ.pop(variable, None)
-    try:
+
+    def make_report():
         setup = load_json(args.setup, dict)
         for side in ("central", "member"):
             if not isinstance(setup.get(side), dict):
                 raise Refused(f"{args.setup}: no {side!r} object")
-        cases = load_json(args.cases, list)
-        check_cases(cases)
-        report = run(setup, cases)
-    except ModuleNotFoundError as missing:
-        print(
-            f"eventbridge-forward-check: missing Python package {missing.name!r}; "
-            "install scripts/requirements.txt (moto[server], boto3)",
-            file=sys.stderr,
-        )
-        return MISSING_PACKAGE
-    except (Refused, OSError, ValueError, KeyError) as error:
-        print(f"eventbridge-forward-check: {error!r}", file=sys.stderr)
-        return 1
-    json.dump(report, sys.stdout, indent=1)
-    sys.stdout.write("\n")
-    return 0
+        cases = check_cases(load_json(args.cases, list), detail_object=True)
+        return run(setup, cases)
+
+    return report_main("eventbridge-forward-check", make_report)
 
 
 if __name__ == "__main__":

@@ -40,48 +40,27 @@ emulator refused the pattern, 3 a required Python package is missing.
 
 import argparse
 import json
-import logging
-import os
 import sys
 
-MISSING_PACKAGE = 3
-BATCH = 10  # PutEvents accepts at most 10 entries per call
-
-
-class Refused(Exception):
-    """Input or pattern the emulator (or this script) will not take."""
+from eventbridge_emulator import (
+    BATCH,
+    MATCH_EVERYTHING,
+    Refused,
+    check_cases,
+    drain,
+    entry,
+    load_json,
+    report_main,
+    start_emulator,
+)
 
 
 def load_cases(args):
     if args.cases:
-        with open(args.cases, encoding="utf-8") as handle:
-            cases = json.load(handle)
-        if not isinstance(cases, list):
-            raise Refused(f"{args.cases}: expected a JSON array of cases")
+        cases = load_json(args.cases, list)
     else:
-        cases = []
-        for path in args.envelopes:
-            with open(path, encoding="utf-8") as handle:
-                cases.append({"name": path, "envelope": json.load(handle)})
-    for index, case in enumerate(cases):
-        envelope = case.get("envelope") if isinstance(case, dict) else None
-        if not isinstance(envelope, dict):
-            raise Refused(f"case {index}: no envelope object")
-        for field in ("source", "detail-type", "detail"):
-            if field not in envelope:
-                raise Refused(f"case {index} ({case.get('name')}): envelope has no {field!r}")
-    return cases
-
-
-def start_emulator():
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
-    # One access-log line per request would bury the report's context.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+        cases = [{"name": path, "envelope": load_json(path, dict)} for path in args.envelopes]
+    return check_cases(cases)
 
 
 def clients(endpoint):
@@ -115,25 +94,6 @@ def queue_for_rule(events, sqs, name, pattern_text, transformer=None):
     return queue_url
 
 
-def drain(sqs, queue_url):
-    """Every message in the queue, as parsed event documents; the queue is left empty."""
-    received = []
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not batch:
-            return received
-        received.extend(json.loads(message["Body"]) for message in batch)
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                for index, message in enumerate(batch)
-            ],
-        )
-
-
 def event_id_of(document):
     """The id of the event a delivered document came from: the envelope's, or that of an
     envelope nested anywhere in a transformed document."""
@@ -159,32 +119,22 @@ def run(pattern, cases, transformer=None):
         )
         # Proves a non-delivery means "the pattern said no", not "never sent".
         control_queue = queue_for_rule(
-            events, sqs, "control-everything", json.dumps({"source": [{"exists": True}]})
+            events, sqs, "control-everything", MATCH_EVERYTHING
         )
 
         results = []
         unattributed = 0
         for start in range(0, len(cases), BATCH):
             chunk = cases[start : start + BATCH]
-            entries = []
-            for case in chunk:
-                envelope = case["envelope"]
-                entries.append(
-                    {
-                        "Source": envelope["source"],
-                        "DetailType": envelope["detail-type"],
-                        "Detail": json.dumps(envelope["detail"]),
-                        "Resources": envelope.get("resources") or [],
-                    }
-                )
+            entries = [entry(case["envelope"]) for case in chunk]
             answer = events.put_events(Entries=entries)["Entries"]
             by_id = {}
-            for case, entry in zip(chunk, answer):
+            for case, answered in zip(chunk, answer):
                 result = {
                     "name": case.get("name"),
-                    "accepted": "EventId" in entry,
-                    "error": entry.get("ErrorMessage") or entry.get("ErrorCode"),
-                    "event_id": entry.get("EventId"),
+                    "accepted": "EventId" in answered,
+                    "error": answered.get("ErrorMessage") or answered.get("ErrorCode"),
+                    "event_id": answered.get("EventId"),
                     "delivered": 0,
                     "reached_bus": 0,
                     "detail_intact": True,
@@ -226,32 +176,13 @@ def main():
     args = parser.parse_args()
     if bool(args.cases) == bool(args.envelopes):
         parser.error("give either --cases or envelope files")
-    # No real AWS: keep the caller's profile and endpoints out of the way.
-    for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        os.environ.pop(variable, None)
-    try:
-        with open(args.pattern, encoding="utf-8") as handle:
-            pattern = json.load(handle)
-        if not isinstance(pattern, dict):
-            raise Refused(f"{args.pattern}: the event pattern must be a JSON object")
-        transformer = None
-        if args.transformer:
-            with open(args.transformer, encoding="utf-8") as handle:
-                transformer = json.load(handle)
-        report = run(pattern, load_cases(args), transformer)
-    except ModuleNotFoundError as missing:
-        print(
-            f"eventbridge-pattern-check: missing Python package {missing.name!r}; "
-            "install scripts/requirements.txt (moto[server], boto3)",
-            file=sys.stderr,
-        )
-        return MISSING_PACKAGE
-    except (Refused, OSError, ValueError) as error:
-        print(f"eventbridge-pattern-check: {error}", file=sys.stderr)
-        return 1
-    json.dump(report, sys.stdout, indent=1)
-    sys.stdout.write("\n")
-    return 0
+
+    def make_report():
+        pattern = load_json(args.pattern, dict)
+        transformer = load_json(args.transformer, dict) if args.transformer else None
+        return run(pattern, load_cases(args), transformer)
+
+    return report_main("eventbridge-pattern-check", make_report)
 
 
 if __name__ == "__main__":

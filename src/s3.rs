@@ -553,28 +553,23 @@ impl Lister {
     /// The folders one level below `prefix` (a delimiter listing), as full prefixes.
     async fn common_prefixes(&self, prefix: &str) -> Result<Vec<String>, S3Error> {
         let mut found = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .delimiter("/")
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| self.list_error(prefix, &e))?;
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.list_error(prefix, &e))?;
             found.extend(
                 page.common_prefixes()
                     .iter()
                     .filter_map(|p| p.prefix().map(str::to_owned)),
             );
-            token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
-            }
         }
+        Ok(found)
     }
 
     /// The objects under `prefix` (after `start_after`), with their sizes; with `last_day`, the
@@ -588,18 +583,16 @@ impl Lister {
         region_dir: &str,
     ) -> Result<Vec<(String, u64)>, S3Error> {
         let mut found = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_start_after(start_after.clone())
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| self.list_error(prefix, &e))?;
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(start_after)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.list_error(prefix, &e))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
                 if let Some(last) = last_day
@@ -612,11 +605,8 @@ impl Lister {
                     found.push((key.to_owned(), size));
                 }
             }
-            token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
-            }
         }
+        Ok(found)
     }
 
     fn list_error<E>(&self, prefix: &str, e: &SdkError<E, HttpResponse>) -> S3Error

@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::{Collected, fast};
+
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
@@ -37,47 +39,12 @@ fn config() -> ProptestConfig {
     }
 }
 
-#[derive(Default)]
-struct Collected {
-    records: Vec<(Vec<u8>, u64)>,
-    errors: Vec<(u64, String)>,
-}
-
-impl RecordVisitor for Collected {
-    fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()> {
-        self.records.push((json.to_vec(), line));
-        ControlFlow::Continue(())
-    }
-
-    fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()> {
-        self.errors.push((line, reason.to_owned()));
-        ControlFlow::Continue(())
-    }
-}
-
-fn fast(input: &[u8]) -> Collected {
-    let mut collected = Collected::default();
-    decode(input, &mut collected).expect("plain input never fails to read");
-    collected
-}
-
-fn values(collected: &Collected) -> Vec<Value> {
-    collected
-        .records
-        .iter()
-        .map(|(json, line)| {
-            serde_json::from_slice(json)
-                .unwrap_or_else(|e| panic!("record at line {line} is not valid JSON: {e}"))
-        })
-        .collect()
-}
-
 /// The fast decoder finds what the reference decoder finds: the same records, as many errors.
 fn assert_decoders_agree(input: &[u8]) -> Collected {
     let ours = fast(input);
     let mut theirs = Collected::default();
     decode_reference(input, &mut theirs).unwrap();
-    let (found, expected) = (values(&ours), values(&theirs));
+    let (found, expected) = (ours.values(), theirs.values());
     if found != expected {
         let first = found.iter().zip(&expected).position(|(a, b)| a != b);
         panic!(
@@ -513,7 +480,7 @@ proptest! {
             .iter()
             .all(|d| d.is_object() && d.get("Records").is_none() && d.get("Events").is_none());
         if all_records {
-            prop_assert!(values(&ours) == documents, "not exactly the documents");
+            prop_assert!(ours.values() == documents, "not exactly the documents");
             prop_assert!(ours.errors.is_empty());
         }
         for (json, _) in &ours.records {
@@ -574,7 +541,7 @@ proptest! {
         let next = alerting_record();
         let input = format!("{text}\n{next}\n");
         let ours = assert_decoders_agree(input.as_bytes());
-        let found = values(&ours);
+        let found = ours.values();
         prop_assert_eq!(found.last(), Some(&next));
     }
 
@@ -619,7 +586,7 @@ proptest! {
         let next = alerting_record();
         let input = format!("{broken}\n{next}\n");
         let ours = assert_decoders_agree(input.as_bytes());
-        let found = values(&ours);
+        let found = ours.values();
         prop_assert!(found.contains(&next), "lost after {:?}", &broken[..broken.len().min(200)]);
         for (json, _) in &ours.records {
             let _ = assess(json);

@@ -4,56 +4,16 @@
 
 mod common;
 
-use common::corpus_dir;
+use common::{Collected, corpus_dir, fast};
 use std::io::{self, Read, Write};
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use lambda_code_watch::input::{
-    Limits, MAX_RECORD_BYTES, RecordVisitor, decode, decode_reference, decode_with_limits,
+    Limits, MAX_RECORD_BYTES, decode, decode_reference, decode_with_limits,
 };
 use serde_json::{Value, json};
-
-/// Everything a decoder reported, in order.
-#[derive(Debug, Default)]
-struct Collected {
-    records: Vec<(Vec<u8>, u64)>,
-    errors: Vec<(u64, String)>,
-}
-
-impl RecordVisitor for Collected {
-    fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()> {
-        self.records.push((json.to_vec(), line));
-        ControlFlow::Continue(())
-    }
-
-    fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()> {
-        self.errors.push((line, reason.to_string()));
-        ControlFlow::Continue(())
-    }
-}
-
-impl Collected {
-    fn values(&self) -> Vec<Value> {
-        self.records
-            .iter()
-            .map(|(json, line)| {
-                serde_json::from_slice(json).unwrap_or_else(|error| {
-                    panic!(
-                        "record at line {line} does not parse ({error}): {}",
-                        String::from_utf8_lossy(json)
-                    )
-                })
-            })
-            .collect()
-    }
-
-    fn lines(&self) -> Vec<u64> {
-        self.records.iter().map(|(_, line)| *line).collect()
-    }
-}
 
 /// A reader that hands out at most `step` bytes per call, to put buffer boundaries everywhere.
 struct Trickle<'a> {
@@ -68,12 +28,6 @@ impl Read for Trickle<'_> {
         self.data = &self.data[n..];
         Ok(n)
     }
-}
-
-fn fast(input: &[u8]) -> Collected {
-    let mut collected = Collected::default();
-    decode(input, &mut collected).expect("decode failed");
-    collected
 }
 
 fn fast_trickled(input: &[u8], step: usize) -> Collected {

@@ -106,6 +106,12 @@ enum Unit<T> {
         /// Some string in the unit holds a `\u` escape.
         unicode_escape: bool,
     },
+    /// Not a value: reported, and the stream recovers (see [`Stream::failed`]).
+    Failed(Failed),
+}
+
+/// Why a unit could not be skimmed.
+enum Failed {
     Invalid {
         invalid: Invalid,
         newlines: u64,
@@ -318,17 +324,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         }
                         Ok(())
                     }
-                    Unit::Invalid {
-                        invalid,
-                        newlines,
-                        line_start,
-                    } => self.syntax_error(
-                        self.input.pos + invalid.at,
-                        invalid.problem,
-                        newlines,
-                        line_start,
-                    ),
-                    Unit::Oversize => self.oversize(),
+                    Unit::Failed(failed) => self.failed(failed),
                 }
             }
             Member::Value(kind) => {
@@ -384,17 +380,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 self.frames.push(Frame::Container(Member::Value(kind)));
                 Ok(())
             }
-            Unit::Invalid {
-                invalid,
-                newlines,
-                line_start,
-            } => self.syntax_error(
-                self.input.pos + invalid.at,
-                invalid.problem,
-                newlines,
-                line_start,
-            ),
-            Unit::Oversize => self.oversize(),
+            Unit::Failed(failed) => self.failed(failed),
         }
     }
 
@@ -415,17 +401,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 self.settle();
                 Ok(())
             }
-            Unit::Invalid {
-                invalid,
-                newlines,
-                line_start,
-            } => self.syntax_error(
-                self.input.pos + invalid.at,
-                invalid.problem,
-                newlines,
-                line_start,
-            ),
-            Unit::Oversize => self.oversize(),
+            Unit::Failed(failed) => self.failed(failed),
         }
     }
 
@@ -445,15 +421,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                     // Containers are watched only in documents, never in lookup-events entries.
                     Skimmed::Container { .. } => (Capture::Absent, end, newlines, line_start),
                 },
-                Unit::Invalid {
-                    invalid,
-                    newlines,
-                    line_start,
-                } => {
-                    let at = self.input.pos + invalid.at;
-                    return self.syntax_error(at, invalid.problem, newlines, line_start);
-                }
-                Unit::Oversize => return self.oversize(),
+                Unit::Failed(failed) => return self.failed(failed),
             };
         let line = self.input.line;
         if matches!(capture, Capture::Absent | Capture::NotString(_))
@@ -526,17 +494,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 self.settle();
                 Ok(())
             }
-            Unit::Invalid {
-                invalid,
-                newlines,
-                line_start,
-            } => self.syntax_error(
-                self.input.pos + invalid.at,
-                invalid.problem,
-                newlines,
-                line_start,
-            ),
-            Unit::Oversize => self.oversize(),
+            Unit::Failed(failed) => self.failed(failed),
         }
     }
 
@@ -556,7 +514,14 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 self.pass(end, newlines, line_start);
                 Ok(())
             }
-            Unit::Invalid {
+            Unit::Failed(failed) => self.failed(failed),
+        }
+    }
+
+    /// Reports a unit that could not be skimmed and recovers past it.
+    fn failed(&mut self, failed: Failed) -> io::Result<()> {
+        match failed {
+            Failed::Invalid {
                 invalid,
                 newlines,
                 line_start,
@@ -566,7 +531,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 newlines,
                 line_start,
             ),
-            Unit::Oversize => self.oversize(),
+            Failed::Oversize => self.oversize(),
         }
     }
 
@@ -594,15 +559,15 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                     });
                 }
                 Err(Stop::Invalid(invalid)) => {
-                    return Ok(Unit::Invalid {
+                    return Ok(Unit::Failed(Failed::Invalid {
                         invalid,
                         newlines: skimmer.newlines,
                         line_start: skimmer.line_start,
-                    });
+                    }));
                 }
                 // With the whole input in view a skim cannot be incomplete; guard the loop anyway.
                 Err(Stop::Incomplete) if self.input.eof => {
-                    return Ok(Unit::Invalid {
+                    return Ok(Unit::Failed(Failed::Invalid {
                         invalid: Invalid {
                             at: self.input.end - self.input.pos,
                             problem: Problem::Unexpected {
@@ -612,12 +577,12 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                         },
                         newlines: skimmer.newlines,
                         line_start: skimmer.line_start,
-                    });
+                    }));
                 }
                 Err(Stop::Incomplete) => {
                     let open = skimmer.open;
                     if !self.input.fill_more(open)? {
-                        return Ok(Unit::Oversize);
+                        return Ok(Unit::Failed(Failed::Oversize));
                     }
                 }
             }

@@ -2,8 +2,12 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use lambda_code_watch::input::{RecordVisitor, decode};
+use serde_json::Value;
 
 pub fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -136,4 +140,50 @@ pub fn kill_group(child: &mut std::process::Child) {
         .status();
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Everything a decoder reported, in order.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub records: Vec<(Vec<u8>, u64)>,
+    pub errors: Vec<(u64, String)>,
+}
+
+impl RecordVisitor for Collected {
+    fn record(&mut self, json: &[u8], line: u64) -> ControlFlow<()> {
+        self.records.push((json.to_vec(), line));
+        ControlFlow::Continue(())
+    }
+
+    fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()> {
+        self.errors.push((line, reason.to_string()));
+        ControlFlow::Continue(())
+    }
+}
+
+impl Collected {
+    pub fn values(&self) -> Vec<Value> {
+        self.records
+            .iter()
+            .map(|(json, line)| {
+                serde_json::from_slice(json).unwrap_or_else(|error| {
+                    panic!(
+                        "record at line {line} does not parse ({error}): {}",
+                        String::from_utf8_lossy(json)
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub fn lines(&self) -> Vec<u64> {
+        self.records.iter().map(|(_, line)| *line).collect()
+    }
+}
+
+/// What the fast decoder reports for `input`.
+pub fn fast(input: &[u8]) -> Collected {
+    let mut collected = Collected::default();
+    decode(input, &mut collected).expect("plain input never fails to read");
+    collected
 }
