@@ -260,18 +260,29 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
 
     /// ',' or ']' after an array element (or ']' right after '[').
     fn comma_or_close(&mut self, byte: u8, frame: impl Fn(Expect) -> Frame) -> io::Result<()> {
-        match byte {
-            b',' => self.set_top(frame(Expect::Element)),
-            b']' => {
-                self.frames.pop();
-            }
-            _ => {
-                let problem = Problem::Unexpected {
-                    expected: "',' or ']' after an array element",
-                    found: Some(byte),
-                };
-                return self.syntax_error(self.input.pos, problem, 0, None);
-            }
+        let expected = "',' or ']' after an array element";
+        self.separator(byte, b']', expected, frame(Expect::Element))
+    }
+
+    /// ',' (the top frame becomes `next`) or `close` (the top frame ends) between the members of a
+    /// container; anything else is a syntax error, `expected` saying what was wanted.
+    fn separator(
+        &mut self,
+        byte: u8,
+        close: u8,
+        expected: &'static str,
+        next: Frame,
+    ) -> io::Result<()> {
+        if byte == b',' {
+            self.set_top(next);
+        } else if byte == close {
+            self.frames.pop();
+        } else {
+            let problem = Problem::Unexpected {
+                expected,
+                found: Some(byte),
+            };
+            return self.syntax_error(self.input.pos, problem, 0, None);
         }
         self.token();
         if self.frames.is_empty() {
@@ -285,24 +296,8 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
     fn container(&mut self, member: Member, byte: u8) -> io::Result<()> {
         match member {
             Member::CommaOrClose => {
-                match byte {
-                    b',' => self.set_top(Frame::Container(Member::Key)),
-                    b'}' => {
-                        self.frames.pop();
-                    }
-                    _ => {
-                        let problem = Problem::Unexpected {
-                            expected: "',' or '}' after an object member",
-                            found: Some(byte),
-                        };
-                        return self.syntax_error(self.input.pos, problem, 0, None);
-                    }
-                }
-                self.token();
-                if self.frames.is_empty() {
-                    self.settle();
-                }
-                Ok(())
+                let expected = "',' or '}' after an object member";
+                self.separator(byte, b'}', expected, Frame::Container(Member::Key))
             }
             Member::Key => {
                 let depth = self.frames.len();
