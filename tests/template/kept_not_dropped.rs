@@ -169,15 +169,8 @@ fn the_topics_refuse_plain_http() {
 
 pub(crate) fn topic_refuses_plain_http(deployed: &Value, topic_id: &str) {
     encryption_key(deployed, topic_id);
-    let denies_plain_http = resources_of_type(deployed, "AWS::SNS::TopicPolicy")
+    let denies_plain_http = topic_policy_statements(deployed, topic_id)
         .into_iter()
-        .map(|(_, p)| &p["Properties"])
-        .filter(|p| {
-            as_list(&p["Topics"])
-                .iter()
-                .any(|t| target_of(t, None) == Some(topic_id))
-        })
-        .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
         .any(|s| {
             s["Effect"] == "Deny"
                 && s["Principal"] == "*"

@@ -2,9 +2,9 @@
 
 use super::*;
 
-/// The statements of the topic policy attached to `topic_id`, resolved for `deployment`.
-pub(crate) fn topic_statements(deployment: &Deployment, topic_id: &str) -> Vec<Value> {
-    resources_of_type(deployment.template, "AWS::SNS::TopicPolicy")
+/// The statements of the topic policies attached to `topic_id`, as the template writes them.
+pub(crate) fn topic_policy_statements<'t>(template: &'t Value, topic_id: &str) -> Vec<&'t Value> {
+    resources_of_type(template, "AWS::SNS::TopicPolicy")
         .into_iter()
         .map(|(_, p)| &p["Properties"])
         .filter(|p| {
@@ -13,6 +13,13 @@ pub(crate) fn topic_statements(deployment: &Deployment, topic_id: &str) -> Vec<V
                 .any(|t| target_of(t, None) == Some(topic_id))
         })
         .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
+        .collect()
+}
+
+/// The statements of the topic policy attached to `topic_id`, resolved for `deployment`.
+pub(crate) fn topic_statements(deployment: &Deployment, topic_id: &str) -> Vec<Value> {
+    topic_policy_statements(deployment.template, topic_id)
+        .into_iter()
         .filter_map(|s| deployment.resolve(s))
         .collect()
 }

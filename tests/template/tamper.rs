@@ -448,19 +448,10 @@ pub(crate) fn apply_tamper_rule(
     transformer: &Value,
     cases: &[TamperCase],
 ) -> Option<Vec<Option<Value>>> {
-    let Some(python) = python() else {
-        missing("python3 is not installed: cannot run the EventBridge emulator");
-        return None;
-    };
-    let named: Vec<(&str, &Value)> = cases
-        .iter()
-        .map(|c| (c.name.as_str(), &c.envelope))
-        .collect();
     let results = run_eventbridge_check(
-        &python,
         "eventbridge-pattern-check.py",
         &[("--pattern", pattern), ("--transformer", transformer)],
-        &named,
+        cases.iter().map(|c| (c.name.as_str(), &c.envelope)),
         &format!("{rule_id}: the EventBridge emulator refused the pattern or failed"),
     )?;
     Some(
