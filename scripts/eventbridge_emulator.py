@@ -17,6 +17,10 @@ BATCH = 10  # PutEvents accepts at most 10 entries per call
 MATCH_EVERYTHING = json.dumps({"source": [{"exists": True}]})
 
 
+# What load_json's callers ask for, in JSON's words.
+JSON_NAMES = {dict: "object", list: "array"}
+
+
 class Refused(Exception):
     """Input or a rule the emulator (or the script) will not take."""
 
@@ -25,7 +29,7 @@ def load_json(path, what):
     with open(path, encoding="utf-8") as handle:
         value = json.load(handle)
     if not isinstance(value, what):
-        raise Refused(f"{path}: expected a JSON {what.__name__}")
+        raise Refused(f"{path}: expected a JSON {JSON_NAMES.get(what, what.__name__)}")
     return value
 
 
