@@ -1398,6 +1398,15 @@ mod tests {
         }
     }
 
+    /// The default rule, a sink that records what it is given, and an empty exactly-once table.
+    fn fresh() -> (Detector, FakeSink, MemoryStore) {
+        (
+            Detector::default(),
+            FakeSink::default(),
+            MemoryStore::default(),
+        )
+    }
+
     fn at(now: i64) -> Clock {
         Clock {
             now,
@@ -1413,11 +1422,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_event_twice_alerts_once() {
-        let (detector, sink, store) = (
-            Detector::default(),
-            FakeSink::default(),
-            MemoryStore::default(),
-        );
+        let (detector, sink, store) = fresh();
         let p = pipeline(&detector, &sink, &store, 60);
         let first = handle(&p, with_id("e1"), at(1000)).await.unwrap();
         assert_eq!(first.delivery.as_deref(), Some("published"));
@@ -1458,11 +1463,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_claimed_by_a_live_invocation_is_retried_later_and_a_dead_ones_claim_expires()
     {
-        let (detector, sink, store) = (
-            Detector::default(),
-            FakeSink::default(),
-            MemoryStore::default(),
-        );
+        let (detector, sink, store) = fresh();
         assert_eq!(store.claim("e1", 1000, 1015).await.unwrap(), Claim::Claimed);
         let p = pipeline(&detector, &sink, &store, 60);
         let error = handle(&p, with_id("e1"), at(1005)).await.unwrap_err();
@@ -1476,11 +1477,7 @@ mod tests {
 
     #[tokio::test]
     async fn alerts_of_one_key_are_grouped_then_summarised_and_other_keys_are_not_held() {
-        let (detector, sink, store) = (
-            Detector::default(),
-            FakeSink::default(),
-            MemoryStore::default(),
-        );
+        let (detector, sink, store) = fresh();
         let p = pipeline(&detector, &sink, &store, 60);
         let one = handle(&p, with_id("e1"), at(1000)).await.unwrap();
         let two = handle(&p, with_id("e2"), at(1600)).await.unwrap();
@@ -1527,11 +1524,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_next_alert_after_a_window_carries_its_summary_if_the_sweep_has_not() {
-        let (detector, sink, store) = (
-            Detector::default(),
-            FakeSink::default(),
-            MemoryStore::default(),
-        );
+        let (detector, sink, store) = fresh();
         let p = pipeline(&detector, &sink, &store, 60);
         handle(&p, with_id("e1"), at(1000)).await.unwrap();
         handle(&p, with_id("e2"), at(1100)).await.unwrap();
@@ -1543,11 +1536,7 @@ mod tests {
 
     #[tokio::test]
     async fn window_zero_publishes_every_event_once() {
-        let (detector, sink, store) = (
-            Detector::default(),
-            FakeSink::default(),
-            MemoryStore::default(),
-        );
+        let (detector, sink, store) = fresh();
         let p = pipeline(&detector, &sink, &store, 0);
         for id in ["e1", "e2", "e3", "e1"] {
             handle(&p, with_id(id), at(1000)).await.unwrap();
