@@ -160,12 +160,22 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         self.stopped |= flow.is_break();
     }
 
-    /// Hands the visitor the record `buf[start..end]`, which starts on `line`, and whether a
-    /// string in it holds a `\u` escape.
-    fn deliver(&mut self, start: usize, end: usize, line: u64, unicode_escape: bool) {
-        let json = &self.input.buf[start..end];
+    /// Hands the visitor the record that starts here and is `len` bytes long, with whether a
+    /// string in it holds a `\u` escape, then moves past it (`newlines` and `line_start` as
+    /// the skimmer counted them): everything read so far is accounted for.
+    fn deliver(
+        &mut self,
+        len: usize,
+        newlines: u64,
+        line_start: Option<usize>,
+        unicode_escape: bool,
+    ) {
+        let (start, line) = (self.input.pos, self.input.line);
+        let json = &self.input.buf[start..start + len];
         let flow = self.visitor.record_checked(json, line, unicode_escape);
         self.stopped |= flow.is_break();
+        self.advance(len, newlines, line_start);
+        self.settle();
     }
 
     fn run(mut self) -> io::Result<()> {
@@ -359,10 +369,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 line_start,
                 unicode_escape,
             } => {
-                let (start, line) = (self.input.pos, self.input.line);
-                self.deliver(start, start + end, line, unicode_escape);
-                self.advance(end, newlines, line_start);
-                self.settle();
+                self.deliver(end, newlines, line_start, unicode_escape);
                 Ok(())
             }
             Unit::Done {
@@ -390,10 +397,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 unicode_escape,
                 ..
             } => {
-                let (start, line) = (self.input.pos, self.input.line);
-                self.deliver(start, start + end, line, unicode_escape);
-                self.advance(end, newlines, line_start);
-                self.settle();
+                self.deliver(end, newlines, line_start, unicode_escape);
                 Ok(())
             }
             Unit::Failed(failed) => self.failed(failed),
