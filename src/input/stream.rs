@@ -161,8 +161,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
     }
 
     /// Hands the visitor the record that starts here and is `len` bytes long, with whether a
-    /// string in it holds a `\u` escape, then moves past it (`newlines` and `line_start` as
-    /// the skimmer counted them): everything read so far is accounted for.
+    /// string in it holds a `\u` escape, then moves past it (see `settle_past`).
     fn deliver(
         &mut self,
         len: usize,
@@ -174,8 +173,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
         let json = &self.input.buf[start..start + len];
         let flow = self.visitor.record_checked(json, line, unicode_escape);
         self.stopped |= flow.is_break();
-        self.advance(len, newlines, line_start);
-        self.settle();
+        self.settle_past(len, newlines, line_start);
     }
 
     fn run(mut self) -> io::Result<()> {
@@ -460,8 +458,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             }
         };
         self.stopped |= flow.is_break();
-        self.advance(end, newlines, line_start);
-        self.settle();
+        self.settle_past(end, newlines, line_start);
         Ok(())
     }
 
@@ -489,8 +486,7 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 ..
             } => {
                 self.report(self.input.line, &message(kind_of(first)));
-                self.advance(end, newlines, line_start);
-                self.settle();
+                self.settle_past(end, newlines, line_start);
                 Ok(())
             }
             Unit::Failed(failed) => self.failed(failed),
@@ -593,6 +589,13 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
     fn pass(&mut self, end: usize, newlines: u64, line_start: Option<usize>) {
         self.note_unsettled(end);
         self.advance(end, newlines, line_start);
+    }
+
+    /// Moves past a unit of `end` bytes that the visitor was handed (a record, or a problem
+    /// in its place): everything read so far is accounted for. `pass` is the unsettled kind.
+    fn settle_past(&mut self, end: usize, newlines: u64, line_start: Option<usize>) {
+        self.advance(end, newlines, line_start);
+        self.settle();
     }
 
     /// Moves past a one-byte token ('[', ',', ']', '}') of a container, noting it for recovery.
