@@ -1,10 +1,11 @@
 //! Runs the rule over files, directories and stdin: the engine of the `scan` command (backtesting and
 //! hunting over CloudTrail archives).
 //!
-//! Inputs are scanned in parallel, one file per worker, and their output is written in input order, so
-//! a scan prints the same bytes whatever the number of workers. Each record goes through the literal
-//! prefilter ([`rule::may_match`]) first and is parsed only when it could alert; the counts stay exact
-//! because a record the prefilter rejects is, provably, quiet for the "other API" reason.
+//! Inputs are scanned in parallel, one file per worker (a large plain file in parts, `scan/split.rs`),
+//! and their output is written in input order, so a scan prints the same bytes whatever the number
+//! of workers. Each record goes through the literal prefilter ([`rule::may_match`]) first and is
+//! parsed only when it could alert; the counts stay exact because a record the prefilter rejects is,
+//! provably, quiet for the "other API" reason.
 //!
 //! With a tuning policy, suppressed alerts are counted per entry (and shown with `--explain`), and
 //! an alert that an expired entry would have hidden is reported on stderr every time. With
@@ -39,6 +40,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod ordered;
+mod split;
+
+pub use split::DEFAULT_PART_BYTES;
 
 /// How alerts are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,8 +60,12 @@ pub struct Options {
     pub format: Format,
     /// Report every record's verdict and why on stderr (parses every record; one worker).
     pub explain: bool,
-    /// Number of inputs scanned at once.
+    /// Number of inputs (or parts of a large plain file) scanned at once.
     pub jobs: usize,
+    /// With more than one job, a plain file of at least twice this many bytes is decoded in parts
+    /// of about this size at once, with the same output (`scan/split.rs`); 0: never. Not a user
+    /// setting: tests make it small to cut small files in many places.
+    pub part_bytes: u64,
     /// Most bytes one gzip input may inflate to; past it, the input ends with an error.
     pub max_inflated_bytes: u64,
     /// Test oracle, not a user setting: decode with the simple reference decoder (whole input in
@@ -79,6 +87,7 @@ impl Default for Options {
             format: Format::Json,
             explain: false,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            part_bytes: DEFAULT_PART_BYTES,
             max_inflated_bytes: input::DEFAULT_MAX_INFLATED_BYTES,
             reference_decoder: false,
             window: TimeWindow::default(),
@@ -370,38 +379,48 @@ pub fn scan(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<Summary> {
-    let jobs = if options.explain {
-        1
-    } else {
-        options.jobs.clamp(1, inputs.len().max(1))
-    };
     let stop = AtomicBool::new(false);
     let mut summary = Summary::default();
     let mut held = Vec::new();
-    if jobs == 1 {
+    let parallel = options.jobs > 1 && !options.explain && (inputs.len() > 1 || can_split(options));
+    let (units, splits) = if parallel {
+        units(inputs, options)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if units.len() < 2 {
         for input in inputs {
-            let (input_summary, alerts) = scan_input(input, detector, options, &stop, out, err)?;
+            let (input_summary, alerts) =
+                scan_input(input, None, detector, options, &stop, out, err)?;
             summary.add(&input_summary);
             held.extend(alerts);
         }
         return finish(summary, held, options, out);
     }
 
-    // Workers take the next input and scan it into an ordered writer, which streams the output of
-    // the input being written and holds a bounded amount of the others' (see `ordered.rs`).
+    // Workers take the next unit (an input, or a part of a large plain file) and scan it into an
+    // ordered writer, which streams the output of the unit being written and holds a bounded
+    // amount of the others' (see `ordered.rs`).
+    let jobs = options.jobs.min(units.len());
     let next = AtomicUsize::new(0);
     let ordered = ordered::Ordered::new();
-    // With grouping, each input's held alerts, by input index (replayed in order at the end).
+    // With grouping, each unit's held alerts, by unit index (replayed in order at the end).
     let held_by_input = std::sync::Mutex::new(Vec::new());
     let summary = std::thread::scope(|scope| {
         for _ in 0..jobs {
             let (next, stop, ordered, held_by_input) = (&next, &stop, &ordered, &held_by_input);
+            let (units, splits) = (&units, &splits);
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(input) = inputs.get(index) else {
+                    let Some(unit) = units.get(index) else {
                         break;
                     };
+                    // Made first, so that a part that is never scanned still says where it ended.
+                    let part = unit.part.map(|(split, part)| {
+                        let split = &splits[split];
+                        (split, part, split::Cursor::new(split, ordered, part))
+                    });
                     if !ordered.start(index) {
                         break;
                     }
@@ -413,7 +432,8 @@ pub fn scan(
                     let mut out_writer = ordered.writer(index, ordered::Stream::Out);
                     let mut err_writer = ordered.writer(index, ordered::Stream::Err);
                     let result = scan_input(
-                        input,
+                        unit.input,
+                        part,
                         detector,
                         options,
                         stop,
@@ -435,23 +455,75 @@ pub fn scan(
                 }
             });
         }
-        let written = ordered.write_in_order(inputs.len(), out, err);
+        let written = ordered.write_in_order(units.len(), out, err);
         if written.is_err() {
             // Stop the workers (the one decoding stops at its next record) and give up.
             stop.store(true, Ordering::Relaxed);
-            next.store(inputs.len(), Ordering::Relaxed);
+            next.store(units.len(), Ordering::Relaxed);
         }
         written
     })?;
     let mut held_by_input = held_by_input
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // A void part's alerts were found by another part's worker too.
+    held_by_input.retain(|(index, _)| !ordered.is_void(*index));
     held_by_input.sort_by_key(|(index, _)| *index);
     let held = held_by_input
         .into_iter()
         .flat_map(|(_, alerts)| alerts)
         .collect();
     finish(summary, held, options, out)
+}
+
+/// Whether a scan with these options may cut large plain files into parts.
+fn can_split(options: &Options) -> bool {
+    // A progress hook counts inputs as they are done; parts would count one file many times.
+    options.part_bytes > 0 && !options.reference_decoder && options.on_input.0.is_none()
+}
+
+/// Where a scan with several workers would cut the file at `path` into parts of about
+/// `part_bytes` ([`Options::part_bytes`]): each part's first offset, `[0]` when it would be
+/// scanned whole.
+pub fn part_starts(path: &Path, part_bytes: u64) -> Vec<u64> {
+    split::Split::plan(path, part_bytes, 0).map_or_else(
+        || vec![0],
+        |split| (0..split.parts()).map(|part| split.start(part)).collect(),
+    )
+}
+
+/// What one worker scans at a time.
+struct Unit<'a> {
+    input: &'a Input,
+    /// For a part of a file: which [`split::Split`] and which of its parts.
+    part: Option<(usize, usize)>,
+}
+
+/// The inputs as units for the workers: each large plain file cut into parts (see `split.rs`),
+/// the rest whole.
+fn units<'a>(inputs: &'a [Input], options: &Options) -> (Vec<Unit<'a>>, Vec<split::Split>) {
+    let mut units = Vec::with_capacity(inputs.len());
+    let mut splits = Vec::new();
+    for input in inputs {
+        let plan = match input {
+            Input::File(path) if can_split(options) => {
+                split::Split::plan(path, options.part_bytes, units.len())
+            }
+            _ => None,
+        };
+        let Some(plan) = plan else {
+            units.push(Unit { input, part: None });
+            continue;
+        };
+        for part in 0..plan.parts() {
+            units.push(Unit {
+                input,
+                part: Some((splits.len(), part)),
+            });
+        }
+        splits.push(plan);
+    }
+    (units, splits)
 }
 
 /// With grouping: replays the held alerts and prints what would have been delivered.
@@ -499,10 +571,13 @@ impl Drop for Finished<'_> {
     }
 }
 
-/// Scans one input. Read and decompression errors are reported and counted, not returned: only a
-/// failure to write output is an `Err`. With grouping, the alerts are returned instead of printed.
+/// Scans one input, or with `part` one part of a file (its [`split::Split`], which part, and
+/// where the part's decoder may stop). Read and decompression errors are reported and counted,
+/// not returned: only a failure to write output is an `Err`. With grouping, the alerts are
+/// returned instead of printed.
 fn scan_input(
     input: &Input,
+    part: Option<(&split::Split, usize, split::Cursor<'_>)>,
     detector: &Detector,
     options: &Options,
     stop: &AtomicBool,
@@ -510,13 +585,19 @@ fn scan_input(
     err: &mut dyn Write,
 ) -> io::Result<(Summary, Vec<Alert>)> {
     let name = input.to_string();
+    let (part, mut cursor) = match part {
+        Some((split, part, cursor)) => (Some((split, part)), Some(cursor)),
+        None => (None, None),
+    };
     let mut visitor = RuleVisitor {
         name: &name,
         detector,
         options,
         stop,
+        part,
         summary: Summary {
-            inputs: 1,
+            // A file cut into parts counts once, with its first part.
+            inputs: u64::from(part.is_none_or(|(_, part)| part == 0)),
             policy: !detector.policy().is_original(),
             ..Summary::default()
         },
@@ -525,15 +606,27 @@ fn scan_input(
         write_error: None,
         held: Vec::new(),
     };
-    let decoded = match input {
-        Input::Stdin => decode(io::stdin().lock(), options, &mut visitor),
-        Input::File(path) => {
+    let decoded = match (input, &mut cursor) {
+        (Input::File(path), Some(cursor)) => {
+            let start = part.map_or(0, |(split, part)| split.start(part));
+            fs::File::open(path).and_then(|mut file| {
+                io::Seek::seek(&mut file, io::SeekFrom::Start(start))?;
+                let limits = input::Limits {
+                    max_inflated_bytes: options.max_inflated_bytes,
+                };
+                input::decode_part(file, &mut visitor, &limits, cursor)
+            })
+        }
+        (Input::Stdin, _) => decode(io::stdin().lock(), options, &mut visitor),
+        (Input::File(path), None) => {
             fs::File::open(path).and_then(|file| decode(file, options, &mut visitor))
         }
-        Input::Stream(stream) => {
+        (Input::Stream(stream), _) => {
             (stream.open)().and_then(|reader| decode(reader, options, &mut visitor))
         }
     };
+    // Where the part ended is known now: the parts after it may go on.
+    drop(cursor);
     if let Some(e) = visitor.write_error.take() {
         return Err(e);
     }
@@ -541,7 +634,9 @@ fn scan_input(
         visitor.summary.errors += 1;
         writeln!(visitor.err, "{name}: {}", printable(&e.to_string()))?;
     }
-    if visitor.summary.records == 0 && visitor.summary.errors == 0 {
+    // A file cut into parts is never empty: each part begins with a '{', which is a record or an
+    // error for whichever part's decoder reads it.
+    if visitor.summary.records == 0 && visitor.summary.errors == 0 && part.is_none() {
         // An input with nothing in it is almost never what was meant: in `aws cloudtrail
         // lookup-events ... | lambda-code-watch scan`, it is what a failed `aws` (no credentials,
         // wrong region) leaves behind, and a clean-looking summary must not hide that.
@@ -577,6 +672,9 @@ struct RuleVisitor<'a> {
     options: &'a Options,
     /// Set when the scan must end (output closed): decoding stops at the next record.
     stop: &'a AtomicBool,
+    /// For a part of a file: its split and number; line numbers are then the part's own until
+    /// the part is confirmed, and decoding stops if it is voided.
+    part: Option<(&'a split::Split, usize)>,
     summary: Summary,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
@@ -593,16 +691,33 @@ impl RuleVisitor<'_> {
     ) -> ControlFlow<()> {
         if let Err(e) = write(self.out, self.err) {
             self.write_error = Some(e);
-            self.stop.store(true, Ordering::Relaxed);
+            // A void part's output is refused: only this part stops.
+            if !self.void() {
+                self.stop.store(true, Ordering::Relaxed);
+            }
         }
         self.flow()
     }
 
     fn flow(&self) -> ControlFlow<()> {
-        if self.write_error.is_some() || self.stop.load(Ordering::Relaxed) {
+        if self.write_error.is_some() || self.stop.load(Ordering::Relaxed) || self.void() {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
+        }
+    }
+
+    /// This is a part of a file that another part's decoder covers.
+    fn void(&self) -> bool {
+        self.part.is_some_and(|(split, part)| split.is_void(part))
+    }
+
+    /// Line `line` of the input, or of the part, in the input's numbering: for a part, known
+    /// once the part is confirmed (this waits for that); `None` when the part is void.
+    fn input_line(&self, line: u64) -> Option<u64> {
+        match self.part {
+            None => Some(line),
+            Some((split, part)) => split.file_line(part, line),
         }
     }
 
@@ -634,6 +749,13 @@ impl RecordVisitor for RuleVisitor<'_> {
         };
         self.summary.records += 1;
         let (name, explain, format) = (self.name, self.options.explain, self.options.format);
+        let shows_line = explain
+            || matches!(&outcome, Outcome::Alert(alert) if !alert.expired_suppressions.is_empty());
+        let line = match shows_line.then(|| self.input_line(line)) {
+            None => line,
+            Some(Some(line)) => line,
+            Some(None) => return ControlFlow::Break(()),
+        };
         let group = self.options.group.is_some();
         match outcome {
             Outcome::Alert(alert)
@@ -731,6 +853,9 @@ impl RecordVisitor for RuleVisitor<'_> {
     }
 
     fn error(&mut self, line: u64, reason: &str) -> ControlFlow<()> {
+        let Some(line) = self.input_line(line) else {
+            return ControlFlow::Break(());
+        };
         self.summary.errors += 1;
         let name = self.name;
         self.emit(|_, err| writeln!(err, "{name}:{line}: {}", printable(reason)))

@@ -446,6 +446,9 @@ proptest! {
             .prop_map(|pieces| pieces.concat()),
         ],
     ) {
+        // Bytes that begin like gzip are gzip input, which may rightly fail to read; noise behind
+        // a gzip header is tests/input.rs's (mutated_input_never_panics_and_matches_the_reference).
+        prop_assume!(!bytes.starts_with(&[0x1f, 0x8b]));
         let ours = assert_decoders_agree(&bytes);
         for (json, _) in &ours.records {
             let _ = assess(json);

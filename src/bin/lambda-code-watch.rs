@@ -113,7 +113,8 @@ struct ScanArgs {
     /// Grouping window in minutes (with --group; 0 turns grouping off)
     #[arg(long, value_name = "MINUTES", default_value_t = 60, requires = "group")]
     window_minutes: u32,
-    /// Inputs scanned at once [default: number of CPUs]
+    /// Inputs scanned at once, a large uncompressed file counting as one input per 32 MiB
+    /// [default: number of CPUs]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
     /// Most that one gzip-compressed input may inflate to, in bytes or with a K, M, G or T suffix

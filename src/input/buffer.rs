@@ -203,7 +203,8 @@ impl<R: Read> Buffer<R> {
             let read = match self.reader.read(&mut self.buf[self.end..]) {
                 Ok(read) => read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(self.read_error(error)),
+                // Said where by the decoder's `read_error`, once it knows how to number lines.
+                Err(error) => return Err(error),
             };
             if read == 0 {
                 self.eof = true;
@@ -234,6 +235,14 @@ impl<R: Read> Buffer<R> {
         Ok(true)
     }
 
+    /// Starts `offset` bytes into an input, at the start of a line (a part of a file).
+    pub(super) fn starting_at(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self.line_start = offset;
+        self
+    }
+
+    /// `error`, from reading the input, with where it happened.
     pub(super) fn read_error(&self, error: io::Error) -> io::Error {
         let at = self.offset + self.end as u64;
         if error.kind() == io::ErrorKind::FileTooLarge {

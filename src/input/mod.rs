@@ -69,6 +69,9 @@ mod stream;
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 
+/// The first two bytes of a gzip stream.
+pub(crate) use stream::GZIP_MAGIC;
+
 /// Largest record [`decode`] keeps whole; a larger value is reported as an error and skipped.
 pub const MAX_RECORD_BYTES: usize = buffer::MAX_RECORD;
 
@@ -127,7 +130,7 @@ impl Default for Limits {
 /// errors, including corrupt or truncated gzip streams (the records before the damage have been
 /// delivered by then).
 pub fn decode<R: Read>(reader: R, visitor: &mut impl RecordVisitor) -> io::Result<()> {
-    stream::decode(reader, visitor, &Limits::default())
+    stream::decode(reader, visitor, &Limits::default(), None)
 }
 
 /// [`decode`] with the given limits; `Err` also when gzip input inflates past
@@ -137,7 +140,53 @@ pub fn decode_with_limits<R: Read>(
     visitor: &mut impl RecordVisitor,
     limits: &Limits,
 ) -> io::Result<()> {
-    stream::decode(reader, visitor, limits)
+    stream::decode(reader, visitor, limits, None)
+}
+
+/// Where one part of a large plain input may end, for decoding a file in parts at once.
+///
+/// A part is read from its first byte to the end of the input, but stops where the next part
+/// begins if the decoder is there in the state a decoder starting afresh at that byte would be
+/// in: nothing unsettled before it, no container open (so the byte begins a new top-level
+/// document). Then the next part's own decoder, started there, finds exactly what this one
+/// would have found from there on. Parts should begin at a '{' that begins a line: that is
+/// where a new document starts in NDJSON or in documents one after another.
+///
+/// Until it knows on which line of the input it begins ([`PartEnd::first_line`]), a part's
+/// decoder numbers lines from 1 at its first byte.
+pub trait PartEnd {
+    /// The offset in the input of the reader's first byte (the start of a line); offsets and
+    /// read errors are the input's.
+    fn start(&self) -> u64;
+
+    /// The offset in the input of the next place where another part begins and this one might
+    /// end; `u64::MAX` for none.
+    fn next_end(&self) -> u64;
+
+    /// The decoder is about to decode the unit at `offset` (on line `line`), at or
+    /// past [`PartEnd::next_end`], with everything before it settled: no later error can take
+    /// decoding back before `offset`. `fresh`: no container is open, so a decoder starting
+    /// at `offset` would do what this one does next. [`ControlFlow::Break`] ends the part
+    /// here (it should, when `offset` is where the next part begins and `fresh`); otherwise
+    /// decoding goes on, and every place before `offset` where another part begins was passed.
+    fn reached(&mut self, offset: u64, line: u64, fresh: bool) -> ControlFlow<()>;
+
+    /// The input's line on which this part begins, waiting until that is known; `None` when the
+    /// part turned out not to count, and decoding stops. Asked once, before the first error
+    /// whose text names a line ("... at line 7 column 12"): from then on the decoder numbers
+    /// lines as the input does, in what it hands the visitor and in [`PartEnd::reached`].
+    fn first_line(&mut self) -> Option<u64>;
+}
+
+/// [`decode_with_limits`] for one part of a larger plain input, which may end early where
+/// `part` says (see [`PartEnd`]). Gzip input is decoded to its end.
+pub fn decode_part<R: Read>(
+    reader: R,
+    visitor: &mut impl RecordVisitor,
+    limits: &Limits,
+    part: &mut dyn PartEnd,
+) -> io::Result<()> {
+    stream::decode(reader, visitor, limits, Some(part))
 }
 
 /// Reference decoder: the same shapes and recovery rules as [`decode`], written plainly (the

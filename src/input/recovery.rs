@@ -69,6 +69,9 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
         newlines: u64,
         line_start: Option<usize>,
     ) -> io::Result<()> {
+        if !self.number_as_input() {
+            return Ok(());
+        }
         self.frames.clear();
         let line = self.input.line + newlines;
         let line_start = match line_start {
@@ -197,6 +200,9 @@ impl<R: Read, V: RecordVisitor> Stream<'_, R, V> {
     /// strings on the way. A line that begins with '{' or '[' inside it means the value was cut
     /// short and swallowed what follows: decoding resumes there, as after a syntax error.
     pub(super) fn oversize(&mut self) -> io::Result<()> {
+        if !self.number_as_input() {
+            return Ok(());
+        }
         let reason = format!(
             "a JSON value larger than {} MiB starts here; skipped",
             MAX_RECORD >> 20

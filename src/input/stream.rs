@@ -19,14 +19,17 @@ use super::skim::{
     Capture, ContainerKind, Invalid, Problem, Skimmed, Skimmer, Stop, WATCH_CLOUDTRAIL_EVENT,
     WATCH_CONTAINERS, WATCH_NOTHING, kind_of, unescape,
 };
-use super::{Limits, RecordVisitor};
+use super::{Limits, PartEnd, RecordVisitor};
 
-pub(super) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// Decodes `reader`; with `part`, plain (not gzip) input may stop where another part begins
+/// (see [`PartEnd`]). Gzip input is decoded to its end whatever `part` says.
 pub(super) fn decode<R: Read, V: RecordVisitor>(
     mut reader: R,
     visitor: &mut V,
     limits: &Limits,
+    part: Option<&mut dyn PartEnd>,
 ) -> io::Result<()> {
     let mut head = [0; 2];
     let mut have = 0;
@@ -57,7 +60,14 @@ pub(super) fn decode<R: Read, V: RecordVisitor>(
             }
         }
     } else {
-        Stream::new(head.chain(reader), false, visitor).run()
+        let mut stream = Stream::new(head.chain(reader), false, visitor);
+        if let Some(part) = part {
+            stream.input = stream.input.starting_at(part.start());
+            stream.next_end = part.next_end();
+            stream.part = Some(part);
+            stream.input_lines = false;
+        }
+        stream.run()
     }
 }
 
@@ -135,6 +145,14 @@ pub(super) struct Stream<'v, R, V> {
     scratch: Vec<u8>,
     /// The visitor asked to stop.
     stopped: bool,
+    /// Where this part of a larger input may hand over to the next (see [`PartEnd`]).
+    part: Option<&'v mut dyn PartEnd>,
+    /// The part's next possible end ([`PartEnd::next_end`]); `u64::MAX` without a part, so the
+    /// check costs one comparison per unit.
+    next_end: u64,
+    /// Lines are numbered as in the whole input (always, unless this is a part that has not
+    /// yet asked [`PartEnd::first_line`]).
+    input_lines: bool,
 }
 
 impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
@@ -151,6 +169,9 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             broken_from: None,
             scratch: Vec::new(),
             stopped: false,
+            part: None,
+            next_end: u64::MAX,
+            input_lines: true,
         }
     }
 
@@ -177,6 +198,18 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
     }
 
     fn run(mut self) -> io::Result<()> {
+        let Err(error) = self.units() else {
+            return Ok(());
+        };
+        // A read error says on which line it happened: for a part, numbered as in the input,
+        // which may mean waiting to know how (a part that does not count reports nothing).
+        if !self.number_as_input() {
+            return Ok(());
+        }
+        Err(self.input.read_error(error))
+    }
+
+    fn units(&mut self) -> io::Result<()> {
         self.input.skip_bom()?;
         while !self.stopped {
             let Some(byte) = self.input.skip_whitespace()? else {
@@ -195,6 +228,9 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
                 self.syntax_error(self.input.pos, problem, 0, None)?;
                 continue;
             };
+            if self.input.offset + self.input.pos as u64 >= self.next_end && self.at_part_end() {
+                return Ok(());
+            }
             match self.frames.last().copied() {
                 None => self.document(byte)?,
                 Some(Frame::Documents(expect)) => self.documents(expect, byte)?,
@@ -208,6 +244,47 @@ impl<'v, R: Read, V: RecordVisitor> Stream<'v, R, V> {
             }
         }
         Ok(())
+    }
+
+    /// Whether this part ends here, at the next unit to decode, which is at or past the part's
+    /// next possible end. Only where everything read so far is settled can the decoder say so:
+    /// recovery never goes back before such a place, so a possible end behind it is passed for
+    /// good; and there, with no container open, a decoder starting afresh would do exactly
+    /// what this one does next.
+    fn at_part_end(&mut self) -> bool {
+        if self.broken_from.is_some() || self.input.restart.is_some() {
+            return false;
+        }
+        let Some(part) = self.part.as_deref_mut() else {
+            return false;
+        };
+        let at = self.input.offset + self.input.pos as u64;
+        let flow = part.reached(at, self.input.line, self.frames.is_empty());
+        self.next_end = part.next_end();
+        flow.is_break()
+    }
+
+    /// Before an error whose text names lines: a part's lines become the input's (see
+    /// [`PartEnd::first_line`]). False when the part does not count: decoding stops.
+    pub(super) fn number_as_input(&mut self) -> bool {
+        if self.input_lines {
+            return true;
+        }
+        let Some(first_line) = self.part.as_deref_mut().and_then(|part| part.first_line()) else {
+            self.stopped = true;
+            return false;
+        };
+        let shift = first_line - 1;
+        self.input.line += shift;
+        self.last_token_line += shift;
+        if let Some(line) = &mut self.broken_from {
+            *line += shift;
+        }
+        if let Some(restart) = &mut self.input.restart {
+            restart.line += shift;
+        }
+        self.input_lines = true;
+        true
     }
 
     /// A top-level document starting with `byte`.

@@ -8,10 +8,14 @@
 //! only up to [`HELD_LIMIT`] bytes in all and [`AHEAD`] inputs beyond the head: past that their
 //! workers wait, so a file with millions of alerts costs a few megabytes, not its whole output.
 //!
+//! A unit can be voided before its turn (a part of a file that another worker's decoder turned
+//! out to cover, see `split.rs`): what it handed over is dropped, it counts as empty, and its
+//! worker is told to stop at its next hand-over.
+//!
 //! It owns ordering and back-pressure; it does not know what is written.
 
 use super::Summary;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::mem;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -52,6 +56,8 @@ struct State {
     writer_waiting: bool,
     /// Workers waiting for room or for their turn to start.
     workers_waiting: usize,
+    /// Units voided: their output and results are not taken.
+    void: BTreeSet<usize>,
 }
 
 pub(super) struct Ordered {
@@ -72,6 +78,7 @@ impl Ordered {
                 stopped: false,
                 writer_waiting: false,
                 workers_waiting: 0,
+                void: BTreeSet::new(),
             }),
             to_writer: Condvar::new(),
             to_workers: Condvar::new(),
@@ -129,8 +136,41 @@ impl Ordered {
     /// Records input `index`'s result; its writers must have been closed.
     pub(super) fn finish(&self, index: usize, result: io::Result<Summary>) {
         let mut state = self.lock();
+        if state.void.contains(&index) {
+            return;
+        }
         state.pending.entry(index).or_default().done = Some(result);
         self.wake_writer(&state);
+    }
+
+    /// Unit `index`, not yet written (a unit before it is unfinished), counts as empty: what it
+    /// handed over is dropped, and what it hands over from now on is refused.
+    pub(super) fn void(&self, index: usize) {
+        let mut state = self.lock();
+        debug_assert!(
+            index > state.head,
+            "a voided unit must not have been written"
+        );
+        if !state.void.insert(index) {
+            return;
+        }
+        let dropped = state.pending.insert(
+            index,
+            Pending {
+                done: Some(Ok(Summary::default())),
+                ..Pending::default()
+            },
+        );
+        if let Some(dropped) = dropped {
+            state.held -= dropped.out.len() + dropped.err.len();
+        }
+        self.wake_writer(&state);
+        self.wake_workers(&state);
+    }
+
+    /// Whether unit `index` was voided.
+    pub(super) fn is_void(&self, index: usize) -> bool {
+        self.lock().void.contains(&index)
     }
 
     /// No more output is taken: waiting workers give up.
@@ -147,6 +187,12 @@ impl Ordered {
                 return Err(io::Error::new(
                     io::ErrorKind::BrokenPipe,
                     "the scan stopped writing output",
+                ));
+            }
+            if state.void.contains(&index) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "this part of the input is decoded by another worker",
                 ));
             }
             let fits = if state.head == index {
