@@ -458,3 +458,36 @@ fn a_read_error_in_a_part_says_where_in_the_input() {
     );
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[test]
+fn the_cli_cuts_a_large_file_by_default_and_prints_the_same() {
+    // Just over two default parts, with an alert and a damaged line in every part.
+    let lines: Vec<String> = sample_values().iter().map(one_line).collect();
+    let mut text = String::new();
+    let mut round = 0;
+    while text.len() < 2 * scan::DEFAULT_PART_BYTES as usize + (1 << 20) {
+        for line in &lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push_str(&format!("{{\"cut in round {round}\": \n"));
+        round += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.ndjson");
+    std::fs::write(&path, &text).unwrap();
+    assert!(scan::part_starts(&path, scan::DEFAULT_PART_BYTES).len() >= 2);
+    let path = path.to_str().unwrap();
+    let one = common::cli(&["scan", "-j", "1", path], b"");
+    let two = common::cli(&["scan", "-j", "2", path], b"");
+    assert_eq!(one.status.code(), Some(1), "damaged lines: exit 1");
+    assert_eq!(two.status.code(), one.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&two.stdout),
+        String::from_utf8_lossy(&one.stdout)
+    );
+    assert_eq!(common::stderr(&two), common::stderr(&one));
+    let (records, alerts, errors) = common::summary_counts(&one);
+    assert!(records > 40_000 && alerts > 100, "{records} {alerts}");
+    assert_eq!(errors, round, "one error per damaged line");
+}
