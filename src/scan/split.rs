@@ -2,8 +2,7 @@
 //! one decoder reading the whole file gives.
 //!
 //! Before the scan, a plain file of at least two parts' size ([`super::Options::part_bytes`])
-//! is cut at the first line that begins with '{' at or after every multiple of the part size
-//! ([`Split::plan`]). Each part is a unit of the ordered writer (`ordered.rs`), so its output
+//! is cut at the first line that begins with '{' about every part size ([`Split::plan`]). Each part is a unit of the ordered writer (`ordered.rs`), so its output
 //! comes out in file order, and is decoded from its first byte to the end of the file by the
 //! input's own decoder ([`input::decode_part`]), which stops at a later part's start only where
 //! it is in the state that a decoder starting afresh there is in (see [`input::PartEnd`]).
@@ -84,7 +83,11 @@ impl Split {
     /// Cuts the file at `path` into parts of about `part_bytes`, the first being ordered writer
     /// unit `first_unit`; `None` when it is not a plain regular file of at least two parts, or
     /// nowhere to cut it was found (then it is scanned whole, which also reports any problem
-    /// with reading it).
+    /// with reading it). Each part after the first begins at the first line that begins with '{'
+    /// at or after `part_bytes` past the start of the one before; where none is found within
+    /// [`MAX_LOOK`] bytes (a long document written over many lines, such as a pretty-printed
+    /// `Records` file), the part before runs to the end of the file, which costs one look, not
+    /// one per part size.
     pub(super) fn plan(path: &Path, part_bytes: u64, first_unit: usize) -> Option<Split> {
         if part_bytes == 0 {
             return None;
