@@ -250,29 +250,22 @@ fn resolve(state: &mut State, mut part: usize) -> Vec<usize> {
 /// The first '{' that begins a line at or after offset `from` (at least 1) of `file` (`len`
 /// bytes), looked for up to [`MAX_LOOK`] bytes on.
 fn find_start(file: &mut File, from: u64, len: u64) -> io::Result<Option<u64>> {
-    let mut window = vec![0; LOOK];
+    let mut window = Vec::with_capacity(LOOK);
     // From the byte before `from`, so that a '\n' just before it is seen.
     let mut at = from - 1;
     let limit = from.saturating_add(MAX_LOOK).min(len);
     while at < limit {
         file.seek(SeekFrom::Start(at))?;
-        let mut filled = 0;
-        while filled < window.len() {
-            match file.read(&mut window[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if filled < 2 {
+        window.clear();
+        file.take(LOOK as u64).read_to_end(&mut window)?;
+        if window.len() < 2 {
             return Ok(None);
         }
-        if let Some(found) = memchr::memmem::find(&window[..filled], b"\n{") {
+        if let Some(found) = memchr::memmem::find(&window, b"\n{") {
             return Ok(Some(at + found as u64 + 1));
         }
         // The last byte again, in case it is the '\n' of a "\n{" cut by the window.
-        at += filled as u64 - 1;
+        at += window.len() as u64 - 1;
     }
     Ok(None)
 }
