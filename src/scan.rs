@@ -26,7 +26,7 @@
 
 use crate::alert::{Alert, printable};
 use crate::grouping::{Notification, Replay, ReplayCounts, Window};
-use crate::input::{self, RecordVisitor};
+use crate::input::{self, PartEnd, RecordVisitor};
 use crate::rule::QuietReason;
 use crate::window::TimeWindow;
 use crate::{DecodeError, Detector, Outcome, Record};
@@ -417,10 +417,9 @@ pub fn scan(
                         break;
                     };
                     // Made first, so that a part that is never scanned still says where it ended.
-                    let part = unit.part.map(|(split, part)| {
-                        let split = &splits[split];
-                        (split, part, split::Cursor::new(split, ordered, part))
-                    });
+                    let part = unit
+                        .part
+                        .map(|(split, part)| split::Cursor::new(&splits[split], ordered, part));
                     if !ordered.start(index) {
                         break;
                     }
@@ -571,13 +570,12 @@ impl Drop for Finished<'_> {
     }
 }
 
-/// Scans one input, or with `part` one part of a file (its [`split::Split`], which part, and
-/// where the part's decoder may stop). Read and decompression errors are reported and counted,
-/// not returned: only a failure to write output is an `Err`. With grouping, the alerts are
-/// returned instead of printed.
+/// Scans one input, or with `cursor` one part of a file. Read and decompression errors are
+/// reported and counted, not returned: only a failure to write output is an `Err`. With
+/// grouping, the alerts are returned instead of printed.
 fn scan_input(
     input: &Input,
-    part: Option<(&split::Split, usize, split::Cursor<'_>)>,
+    mut cursor: Option<split::Cursor<'_>>,
     detector: &Detector,
     options: &Options,
     stop: &AtomicBool,
@@ -585,10 +583,7 @@ fn scan_input(
     err: &mut dyn Write,
 ) -> io::Result<(Summary, Vec<Alert>)> {
     let name = input.to_string();
-    let (part, mut cursor) = match part {
-        Some((split, part, cursor)) => (Some((split, part)), Some(cursor)),
-        None => (None, None),
-    };
+    let part = cursor.as_ref().map(split::Cursor::part);
     let mut visitor = RuleVisitor {
         name: &name,
         detector,
@@ -606,23 +601,17 @@ fn scan_input(
         write_error: None,
         held: Vec::new(),
     };
-    let decoded = match (input, &mut cursor) {
-        (Input::File(path), Some(cursor)) => {
-            let start = part.map_or(0, |(split, part)| split.start(part));
-            fs::File::open(path).and_then(|mut file| {
-                io::Seek::seek(&mut file, io::SeekFrom::Start(start))?;
-                let limits = input::Limits {
-                    max_inflated_bytes: options.max_inflated_bytes,
-                };
-                input::decode_part(file, &mut visitor, &limits, cursor)
-            })
-        }
-        (Input::Stdin, _) => decode(io::stdin().lock(), options, &mut visitor),
-        (Input::File(path), None) => {
-            fs::File::open(path).and_then(|file| decode(file, options, &mut visitor))
-        }
-        (Input::Stream(stream), _) => {
-            (stream.open)().and_then(|reader| decode(reader, options, &mut visitor))
+    let decoded = match input {
+        Input::Stdin => decode(io::stdin().lock(), options, &mut visitor, None),
+        Input::File(path) => fs::File::open(path).and_then(|mut file| {
+            if let Some(cursor) = &cursor {
+                io::Seek::seek(&mut file, io::SeekFrom::Start(cursor.start()))?;
+            }
+            let part = cursor.as_mut().map(|cursor| cursor as &mut dyn PartEnd);
+            decode(file, options, &mut visitor, part)
+        }),
+        Input::Stream(stream) => {
+            (stream.open)().and_then(|reader| decode(reader, options, &mut visitor, None))
         }
     };
     // Where the part ended is known now: the parts after it may go on.
@@ -650,18 +639,23 @@ fn scan_input(
     Ok((visitor.summary, visitor.held))
 }
 
+/// Decodes one input, or with `part` one part of a file (never with the reference decoder: see
+/// [`can_split`]).
 fn decode(
     reader: impl io::Read,
     options: &Options,
     visitor: &mut RuleVisitor<'_>,
+    part: Option<&mut dyn PartEnd>,
 ) -> io::Result<()> {
     if options.reference_decoder {
-        input::decode_reference(reader, visitor)
-    } else {
-        let limits = input::Limits {
-            max_inflated_bytes: options.max_inflated_bytes,
-        };
-        input::decode_with_limits(reader, visitor, &limits)
+        return input::decode_reference(reader, visitor);
+    }
+    let limits = input::Limits {
+        max_inflated_bytes: options.max_inflated_bytes,
+    };
+    match part {
+        Some(part) => input::decode_part(reader, visitor, &limits, part),
+        None => input::decode_with_limits(reader, visitor, &limits),
     }
 }
 

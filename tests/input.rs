@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Collected, corpus_dir, fast};
+use common::{Collected, Rng, corpus_dir, fast};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -901,22 +901,6 @@ fn read_errors_are_returned_with_where_they_happened() {
     assert!(error.to_string().contains("disk on fire"), "{error}");
     assert!(error.to_string().contains("line 3"), "{error}");
     assert_eq!(collected.values(), vec![json!({"a": 1}), json!({"b": 2})]);
-}
-
-/// A small deterministic generator, so that failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
 }
 
 fn mutate(rng: &mut Rng, line: &[u8]) -> Vec<u8> {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::Collected;
+use common::{Collected, Rng};
 use lambda_code_watch::Detector;
 use lambda_code_watch::grouping::Window;
 use lambda_code_watch::input::{Limits, PartEnd, decode_part};
@@ -41,18 +41,6 @@ fn sample_values() -> Vec<Value> {
 
 fn one_line(value: &Value) -> String {
     serde_json::to_string(value).unwrap()
-}
-
-/// A small deterministic generator, so that failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound.max(1) as u64) as usize
-    }
 }
 
 /// Inputs in every layout where cuts fall differently: (what, bytes).

@@ -296,6 +296,11 @@ impl<'a> Cursor<'a> {
             shift: 0,
         }
     }
+
+    /// Which file and which of its parts.
+    pub(super) fn part(&self) -> (&'a Split, usize) {
+        (self.split, self.part)
+    }
 }
 
 impl PartEnd for Cursor<'_> {

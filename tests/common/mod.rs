@@ -187,3 +187,20 @@ pub fn fast(input: &[u8]) -> Collected {
     decode(input, &mut collected).expect("plain input never fails to read");
     collected
 }
+
+/// A small deterministic generator (xorshift), so that failures replay.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `bound` (0 for a bound of 0).
+    pub fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound.max(1) as u64) as usize
+    }
+}
